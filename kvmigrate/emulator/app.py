@@ -1,0 +1,343 @@
+"""One emulated vault as an aiohttp application: routing, auth, api-version, throttling, denials, faults, stats.
+
+Every request passes the same gates in the order the real service shows them: the 401 challenge comes before any
+validation of the path or body (facts §1.1), then the api-version, then throttling (429s are not counted against the
+budget), then access policy (403), then injected faults, then the handler. Collections register their routes from
+``secrets.py``, ``keys.py`` and ``certificates.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import ipaddress
+import json
+import random
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from kvmigrate.emulator import auth
+from kvmigrate.emulator.config import VaultSettings
+from kvmigrate.emulator.errors import KeyVaultError, bad_parameter
+from kvmigrate.emulator.stats import Stats
+from kvmigrate.emulator.store import Collection
+from kvmigrate.emulator.throttle import SlidingWindow, Throttle
+
+API_VERSIONS = frozenset({
+    "2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "7.6-preview.2", "2025-06-01-preview",
+    "2025-07-01", "2026-01-01-preview", "2026-03-01-preview", "2026-04-01",
+})
+LATEST_API_VERSION = "2026-04-01"
+SERVICE_VERSION = "1.9.3019.1"
+JsonBody = dict[str, Any]
+
+
+@dataclass
+class Reply:
+    """What a handler answers: status, JSON body (None for an empty body) and extra headers."""
+
+    body: JsonBody | None
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Call:
+    """One matched request as a handler sees it."""
+
+    request: web.Request
+    params: dict[str, str]
+    raw_body: bytes
+
+    def json(self) -> JsonBody:
+        if not self.raw_body:
+            raise bad_parameter("The request body is missing.")
+        try:
+            body = json.loads(self.raw_body)
+        except ValueError as exc:
+            raise bad_parameter("The request body is not valid JSON.") from exc
+        if not isinstance(body, dict):
+            raise bad_parameter("The request body must be a JSON object.")
+        return body
+
+
+Handler = Callable[["Vault", Call], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    pattern: re.Pattern[str]
+    operation: str
+    permission: str
+    handler: Handler
+    is_create: bool = False
+
+
+def route(method: str, path: str, operation: str, permission: str, handler: Handler, *,
+          is_create: bool = False) -> Route:
+    """Build a route; ``{name}`` and ``{version}`` in ``path`` match one segment (version may be empty)."""
+    regex = path.replace("{name}", r"(?P<name>[^/]*)").replace("{version}", r"(?P<version>[^/]*)")
+    return Route(method, re.compile(f"^{regex}$"), operation, permission, handler, is_create)
+
+
+class Vault:
+    """The state and behaviour of one emulated vault."""
+
+    def __init__(self, name: str, settings: VaultSettings, authority: auth.TokenAuthority,
+                 routes: list[Route], *, seed: int | None = None) -> None:
+        self.name = name
+        self.settings = settings
+        self.authority = authority
+        self.routes = routes
+        self.base_url = ""  # set once the listener is bound
+        self.stats = Stats()
+        self.rng = random.Random(seed)
+        retention = lambda: settings.soft_delete_days  # noqa: E731
+        delay = lambda: settings.consistency_delay  # noqa: E731
+        self.secrets = Collection("secret", delay, retention)
+        self.keys = Collection("key", delay, retention)
+        self.certificates = Collection("certificate", delay, retention)
+        self.throttle = Throttle(SlidingWindow(lambda: settings.rate_limit),
+                                 SlidingWindow(lambda: settings.create_rate_limit))
+
+    # -- rendering helpers shared by the collections --------------------------------------------------------------
+    def object_id(self, collection: str, name: str, version: str | None = None) -> str:
+        return f"{self.base_url}/{collection}/{name}" + (f"/{version}" if version is not None else "")
+
+    @property
+    def recovery_level(self) -> str:
+        days, protected = self.settings.soft_delete_days, self.settings.purge_protection
+        if not days:
+            return "Purgeable"
+        level = "Recoverable" if days == 90 else "CustomizedRecoverable"
+        return level + ("" if protected else "+Purgeable")
+
+    def is_denied(self, collection: str, permission: str) -> bool:
+        deny = self.settings.deny
+        return permission in deny or f"{collection}/{permission}" in deny
+
+    def forbidden(self, collection: str, permission: str) -> KeyVaultError:
+        """The access-policy 403 (facts §10), naming the missing permission and the vault."""
+        return KeyVaultError(
+            403, "Forbidden",
+            f"The user, group or application 'appid=00000000-0000-0000-0000-00000000e1e1;oid=00000000-0000-0000-0000-"
+            f"00000000e1e1;iss=https://sts.windows.net/{self.settings.tenant}/' does not have {collection} "
+            f"{permission} permission on key vault '{self.name};location={self.settings.geography}'. For help "
+            f"resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
+            inner="ForbiddenByPolicy")
+
+    # -- request pipeline ------------------------------------------------------------------------------------------
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
+        """Find the route; the flag says whether the path exists under another method."""
+        other_method = False
+        for candidate in self.routes:
+            found = candidate.pattern.match(path)
+            if found:
+                if candidate.method == method:
+                    return candidate, {k: v for k, v in found.groupdict().items() if v is not None}, False
+                other_method = True
+        return None, {}, other_method
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith("/_emulator/"):
+            return await self._control(request)
+        settings = self.settings
+        delay = settings.latency_ms + self.rng.uniform(0, settings.latency_jitter_ms)
+        if settings.slow_rate and self.rng.random() < settings.slow_rate:
+            delay += settings.slow_ms
+        matched, params, other_method = self.match(request.method, request.path)
+        operation = matched.operation if matched else "unknown"
+        raw_body = await request.read()
+        drop_after = False
+        try:
+            auth.check_request(request, self.authority, settings.tenant)
+            if matched is None:
+                if other_method:
+                    raise KeyVaultError(405, "MethodNotAllowed", f"HTTP {request.method} not allowed")
+                raise KeyVaultError(404, "NotFound", f"The requested resource {request.path} was not found.")
+            self._check_api_version(request)
+            wait = self.throttle.admit(is_create=matched.is_create)
+            if wait is not None:
+                raise KeyVaultError(
+                    429, "Throttled",
+                    "Request was not processed because too many requests were received. Reason: "
+                    "VaultRequestTypeLimitReached",
+                    headers={"Retry-After": str(max(1, round(wait)))} if settings.retry_after else None)
+            collection = matched.operation.split(".")[0]
+            if self.is_denied(collection, matched.permission):
+                raise self.forbidden(collection, matched.permission)
+            if settings.drop_rate and self.rng.random() < settings.drop_rate:
+                # Half the drops lose the request, half lose the answer after the vault acted on it.
+                if self.rng.random() < 0.5:
+                    await self._drop(request, delay)
+                drop_after = True
+            if settings.error_rate and self.rng.random() < settings.error_rate:
+                self.stats.faults += 1
+                status = self.rng.choice((500, 503))
+                code = "InternalServerError" if status == 500 else "ServiceUnavailable"
+                raise KeyVaultError(status, code, "The service is temporarily unavailable. Retry the request.")
+            reply = await matched.handler(self, Call(request, params, raw_body))
+        except KeyVaultError as error:
+            self.stats.record(operation, error.status)
+            await asyncio.sleep(delay / 1000)
+            return error.response()
+        if drop_after:
+            await self._drop(request, delay)
+        self.stats.record(operation, reply.status)
+        await asyncio.sleep(delay / 1000)
+        if reply.body is None:
+            return web.Response(status=reply.status, headers=reply.headers)
+        return web.Response(status=reply.status, text=json.dumps(reply.body, separators=(",", ":")),
+                            content_type="application/json", charset="utf-8", headers=reply.headers)
+
+    async def _drop(self, request: web.Request, delay: float) -> None:
+        self.stats.faults += 1
+        await asyncio.sleep(delay / 1000)
+        if request.transport is not None:
+            request.transport.abort()
+        raise asyncio.CancelledError  # aiohttp treats this as the connection going away
+
+    def _check_api_version(self, request: web.Request) -> None:
+        version = request.query.get("api-version")
+        if not version:
+            raise bad_parameter("The api-version query parameter (?api-version=) is required for all requests.")
+        if version not in API_VERSIONS:
+            raise bad_parameter(f"The specified version ({version}) is not recognized. Consider using the latest "
+                                f"supported version ({LATEST_API_VERSION}).")
+
+    async def _control(self, request: web.Request) -> web.Response:
+        """Loopback-only test hooks: read or reset the counters, change settings at run time."""
+        peer = request.remote or ""
+        if not ipaddress.ip_address(peer.split("%")[0]).is_loopback:
+            return web.json_response({"error": "loopback only"}, status=403)
+        if request.path == "/_emulator/stats" and request.method == "GET":
+            return web.json_response({"vault": self.name, **self.stats.snapshot()})
+        if request.path == "/_emulator/stats/reset" and request.method == "POST":
+            self.stats.reset()
+            return web.json_response({"vault": self.name, **self.stats.snapshot()})
+        if request.path == "/_emulator/settings" and request.method in ("GET", "PATCH"):
+            if request.method == "PATCH":
+                changes = await request.json()
+                try:
+                    for key, value in changes.items():
+                        if key not in VaultSettings.model_fields or key in ("port", "host", "dns_name"):
+                            raise ValueError(f"setting {key!r} cannot be changed at run time")
+                        setattr(self.settings, key, value)
+                except ValueError as exc:
+                    return web.json_response({"error": str(exc)}, status=400)
+            return web.json_response(self.settings.model_dump())
+        return web.json_response({"error": "unknown control endpoint"}, status=404)
+
+
+# -- paging ------------------------------------------------------------------------------------------------------
+def page(vault: Vault, call: Call, items: list[Any], key: Callable[[Any], str],
+         render: Callable[[Any], JsonBody], *, trailing_empty: bool = False) -> Reply:
+    """One page of ``items`` (sorted by ``key``) with an absolute ``nextLink`` as Key Vault sends it (facts §7).
+
+    ``trailing_empty`` ends the listing with an empty page that still carries a nextLink, as the recorded deleted
+    listings do, so clients that stop at the first empty page are caught.
+    """
+    query = call.request.query
+    size = vault.settings.max_page_size
+    if "maxresults" in query:
+        try:
+            size = int(query["maxresults"])
+        except ValueError as exc:
+            raise bad_parameter("maxresults must be an integer between 1 and 25.") from exc
+        if not 1 <= size <= 25:
+            raise bad_parameter("maxresults must be between 1 and 25.")
+    marker = ""
+    if "$skiptoken" in query:
+        try:
+            marker = json.loads(base64.urlsafe_b64decode(query["$skiptoken"] + "==="))["NextMarker"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise bad_parameter("The $skiptoken is invalid.") from exc
+    if marker == "\x00end":
+        return Reply({"value": [], "nextLink": None})
+    remaining = [item for item in items if key(item) > marker] if marker else list(items)
+    chosen = remaining[:size]
+    if len(remaining) > size:
+        next_marker: str | None = key(chosen[-1])
+    elif trailing_empty and marker != "\x00end":
+        next_marker = "\x00end"
+    else:
+        next_marker = None
+    next_link = None
+    if next_marker is not None:
+        token = base64.urlsafe_b64encode(
+            json.dumps({"NextMarker": next_marker, "TargetLocation": 0}).encode()).decode().rstrip("=")
+        host = call.request.url.host
+        port = call.request.url.port or 443
+        next_link = f"https://{host}:{port}{call.request.path}?api-version={query.get('api-version', '')}" \
+                    f"&$skiptoken={token}" + (f"&maxresults={query['maxresults']}" if "maxresults" in query else "")
+    return Reply({"value": [render(item) for item in chosen], "nextLink": next_link})
+
+
+def attributes(vault: Vault, version: Any, *, extra: JsonBody | None = None) -> JsonBody:
+    """The ``attributes`` object of a version, with the vault's recovery level."""
+    body: JsonBody = {"enabled": version.enabled}
+    if version.nbf is not None:
+        body["nbf"] = version.nbf
+    if version.exp is not None:
+        body["exp"] = version.exp
+    body.update({"created": version.created, "updated": version.updated, "recoveryLevel": vault.recovery_level,
+                 "recoverableDays": vault.settings.soft_delete_days})
+    if extra:
+        body.update(extra)
+    return body
+
+
+def read_attributes(body: JsonBody) -> JsonBody:
+    """Validate the writable attributes of a request: enabled (bool), nbf and exp (integer Unix seconds)."""
+    raw = body.get("attributes") or {}
+    if not isinstance(raw, dict):
+        raise bad_parameter("attributes must be an object.")
+    result: JsonBody = {}
+    if "enabled" in raw and raw["enabled"] is not None:
+        if not isinstance(raw["enabled"], bool):
+            raise bad_parameter("attributes.enabled must be a boolean.")
+        result["enabled"] = raw["enabled"]
+    for name in ("nbf", "exp"):
+        if name in raw and raw[name] is not None:
+            if not isinstance(raw[name], int) or isinstance(raw[name], bool):
+                raise bad_parameter(f"attributes.{name} must be an integer (Unix seconds).")
+            result[name] = raw[name]
+    return result
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def request_headers(request: web.Request, response: web.StreamResponse, region: str) -> None:
+    """Headers every Key Vault answer carries (facts §14)."""
+    headers = response.headers
+    headers["x-ms-request-id"] = str(uuid.uuid4())
+    if "x-ms-client-request-id" in request.headers:
+        headers["x-ms-client-request-id"] = request.headers["x-ms-client-request-id"]
+    headers["x-ms-keyvault-region"] = region
+    headers["x-ms-keyvault-service-version"] = SERVICE_VERSION
+    headers["x-ms-keyvault-network-info"] = f"conn_type=Ipv4;addr={request.remote};act_addr_fam=InterNetwork;"
+    headers["Cache-Control"] = "no-cache"
+    headers["Pragma"] = "no-cache"
+    headers["Expires"] = "-1"
+    headers["Strict-Transport-Security"] = "max-age=31536000;includeSubDomains"
+    headers["X-Content-Type-Options"] = "nosniff"
+
+
+def build_app(vault: Vault) -> web.Application:
+    app = web.Application(client_max_size=4 * 1024 * 1024)
+
+    async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
+        request_headers(request, response, vault.settings.geography)
+
+    app.on_response_prepare.append(on_prepare)
+    app.router.add_route("*", "/{tail:.*}", vault.handle)
+    return app

@@ -1,0 +1,1 @@
+"""The only package that imports the Azure Key Vault SDKs and azure-core's pipeline."""

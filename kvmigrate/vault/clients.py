@@ -1,0 +1,128 @@
+"""Build the three async SDK clients of one vault with shared, safe pipeline settings.
+
+A vault is given as a name (``contoso`` → ``https://contoso.vault.azure.net``) or an https URL. TLS verification is
+always on; ``ca_bundle`` adds trust (the emulator's CA), it never removes checks. The SDK's challenge-resource check
+stays on for every real host and is turned off only for loopback addresses, where the emulator runs and no Azure AD
+resource can match.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from azure.core.credentials_async import AsyncTokenCredential
+from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
+from azure.keyvault.certificates.aio import CertificateClient
+from azure.keyvault.keys.aio import KeyClient
+from azure.keyvault.secrets.aio import SecretClient
+
+from kvmigrate.errors import UsageError, VaultAddressError
+
+_VAULT_NAME = re.compile(r"^(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
+
+
+def vault_url(reference: str) -> str:
+    """Turn a vault name or URL into the vault's base URL (``https://host[:port]``), or say what is wrong."""
+    text = reference.strip()
+    if "://" not in text:
+        if not _VAULT_NAME.match(text):
+            raise VaultAddressError(
+                f"{reference!r} is not a vault name (3-24 letters, digits and '-', starting with a letter) or an "
+                "https URL; pass e.g. contoso or https://contoso.vault.azure.net",
+                address=reference)
+        return f"https://{text.lower()}.vault.azure.net"
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise VaultAddressError(f"{reference!r} has an invalid port; pass e.g. https://contoso.vault.azure.net",
+                                address=reference) from exc
+    if not parts.hostname or "\\" in parts.netloc or parts.query or parts.fragment or parts.username:
+        raise VaultAddressError(f"{reference!r} is not a vault URL; pass e.g. https://contoso.vault.azure.net",
+                                address=reference)
+    if parts.path not in ("", "/"):
+        raise VaultAddressError(f"{reference!r} has a path; pass only the vault's base URL, e.g. "
+                                "https://contoso.vault.azure.net", address=reference)
+    if parts.scheme != "https":
+        raise VaultAddressError(f"{reference!r} is not https; Key Vault and kvmigrate require TLS",
+                                address=reference)
+    host = parts.hostname.lower()
+    netloc = f"[{host}]" if ":" in host else host
+    return f"https://{netloc}" + (f":{port}" if port and port != 443 else "")
+
+
+def is_loopback(url: str) -> bool:
+    """True for ``localhost`` and loopback IPs: the only hosts where the challenge-resource check is relaxed."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_ca_bundle(ca_bundle: Path | None) -> str | bool:
+    """The ``connection_verify`` value: a readable CA file, or True for the system store. Never False."""
+    if ca_bundle is None:
+        return True
+    if not ca_bundle.is_file():
+        raise UsageError(f"CA bundle {ca_bundle} does not exist or is not a file; pass --ca-bundle with a PEM file")
+    try:
+        text = ca_bundle.read_text(encoding="ascii", errors="replace")
+    except OSError as exc:
+        raise UsageError(f"cannot read CA bundle {ca_bundle}: {exc.strerror}") from exc
+    if "-----BEGIN CERTIFICATE-----" not in text:
+        raise UsageError(f"CA bundle {ca_bundle} holds no PEM certificate; pass --ca-bundle with a PEM file")
+    return str(ca_bundle)
+
+
+@dataclass
+class VaultClients:
+    """The secret, key and certificate clients of one vault; an async context manager that closes all three."""
+
+    url: str
+    secrets: SecretClient
+    keys: KeyClient
+    certificates: CertificateClient
+
+    async def __aenter__(self) -> VaultClients:
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        await self.secrets.close()
+        await self.keys.close()
+        await self.certificates.close()
+
+
+Policy = AsyncHTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]
+
+
+def build_clients(url: str, credential: AsyncTokenCredential, *, ca_bundle: Path | None = None,
+                  per_retry_policies: Sequence[Policy] = (), retry_total: int = 4,
+                  logging_enable: bool = False) -> VaultClients:
+    """Create the three clients of the vault at ``url`` (already normalised by :func:`vault_url`)."""
+    options: dict[str, Any] = {
+        "connection_verify": check_ca_bundle(ca_bundle),
+        "verify_challenge_resource": not is_loopback(url),
+        "per_retry_policies": list(per_retry_policies),
+        "retry_total": retry_total,
+        "logging_enable": logging_enable,
+    }
+    return VaultClients(
+        url=url,
+        secrets=SecretClient(url, credential, **options),
+        keys=KeyClient(url, credential, **options),
+        certificates=CertificateClient(url, credential, **options),
+    )

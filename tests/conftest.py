@@ -1,0 +1,58 @@
+"""Shared fixtures: emulated vaults over HTTPS and a managed-identity credential pointed at them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from azure.identity.aio import DefaultAzureCredential
+
+from kvmigrate.emulator import Emulator, EmulatorConfig
+
+_SCRUB = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "AZURE_PASSWORD",
+          "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "MSI_ENDPOINT", "MSI_SECRET",
+          "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "KVMIGRATE_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
+          "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No ambient Azure credentials, proxies or CA settings leak into a test."""
+    for name in _SCRUB:
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+def emulator_config(**vaults: dict[str, object]) -> EmulatorConfig:
+    """Config with test-friendly defaults: fast consistency, each vault as given."""
+    return EmulatorConfig.from_mapping({"defaults": {"consistency_delay": 0.2}, "vaults": vaults})
+
+
+@pytest.fixture
+async def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
+    """Two vaults (``src``, ``dst``) of one subscription and geography, plus ``far`` in another subscription."""
+    config = emulator_config(src={}, dst={}, far={"subscription": "00000000-0000-0000-0000-00000000b002",
+                                                     "geography": "elsewhere"})
+    async with Emulator(config, state_dir=tmp_path / "emulator") as emu:
+        for key, value in emu.environment().items():
+            monkeypatch.setenv(key, value)
+        yield emu
+
+
+@pytest.fixture
+async def credential(emulator: Emulator) -> AsyncIterator[DefaultAzureCredential]:
+    """The stock credential chain; it finds the emulator's App Service-style identity endpoint."""
+    cred = DefaultAzureCredential(exclude_visual_studio_code_credential=True)
+    async with cred:
+        yield cred
+
+
+@pytest.fixture
+def ca_bundle(emulator: Emulator) -> Path:
+    return emulator.ca_file
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.setdefault("AZURE_CORE_DISABLE_TRACING", "1")
