@@ -49,8 +49,8 @@ def managed_forbidden(kind: str, operation: str) -> KeyVaultError:
     word = "Key" if kind == "key" else kind
     return KeyVaultError(
         403, "Forbidden",
-        f'Operation "{operation}" is not allowed on this {word}, since it is associated with a certificate. Perform the '
-        f"operation on the corresponding certificate. For more information, see "
+        f'Operation "{operation}" is not allowed on this {word}, since it is associated with a certificate. '
+        f"Perform the operation on the corresponding certificate. For more information, see "
         f"https://go.microsoft.com/fwlink/?linkid=2125182",
         inner="SecretManagedByKeyVault" if kind == "secret" else "KeyManagedByKeyVault")
 
@@ -137,8 +137,8 @@ def shared_routes(kind: Kind) -> list[Route]:
         if vault.settings.purge_protection:
             raise KeyVaultError(
                 403, "Forbidden",
-                f"Operation \"purge\" is not allowed because purge protection is enabled for this vault. Key Vault "
-                f"service will automatically purge it after the retention period has passed.",
+                "Operation \"purge\" is not allowed because purge protection is enabled for this vault. Key Vault "
+                "service will automatically purge it after the retention period has passed.",
                 inner="PurgeProtectionEnabled")
         store.purge(call.params["name"])
         if kind.on_purge:
