@@ -3,17 +3,202 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
+from pydantic import ValidationError
+from rich.console import Console
 
 from kvmigrate import __version__
+from kvmigrate.errors import KvmigrateError
+from kvmigrate.models import ObjectType
+from kvmigrate.options import DEFAULT_RPS, ConnectionOptions, CopyOptions
+
+F = TypeVar("F", bound=Callable[..., Any])
+EXIT_INTERRUPTED = 130
+
+
+def common_options(command: F) -> F:
+    """Options every vault command accepts after its name, as in az CLI."""
+    decorators = [
+        click.option("--ca-bundle", type=click.Path(dir_okay=False, path_type=Path), envvar="KVMIGRATE_CA_BUNDLE",
+                     help="Extra CA file (PEM) to trust, e.g. the emulator's. TLS verification is never turned off. "
+                          "[env: KVMIGRATE_CA_BUNDLE]"),
+        click.option("--tenant-id", help="Preferred Azure AD tenant for the credential chain."),
+        click.option("-v", "--verbose", is_flag=True, help="Log each step to stderr (never values or tokens)."),
+        click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
+                     help="Also write the detailed log here (created 0600)."),
+        click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+                     help="Summary format: a table for people, one JSON document on stdout for machines."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def setup_logging(verbose: bool, log_file: Path | None) -> None:
+    """kvmigrate's own loggers only; azure-core's HTTP logging stays off so no body or header is ever logged."""
+    logger = logging.getLogger("kvmigrate")
+    logger.setLevel(logging.DEBUG if (verbose or log_file) else logging.WARNING)
+    fmt = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    stderr = logging.StreamHandler(sys.stderr)
+    stderr.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    stderr.setFormatter(fmt)
+    logger.addHandler(stderr)
+    if log_file is not None:
+        try:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+            os.chmod(log_file, 0o600)
+        except OSError as exc:
+            raise click.UsageError(f"cannot write log file {log_file}: {exc.strerror}") from exc
+        handler = logging.StreamHandler(os.fdopen(fd, "a", encoding="utf-8"))
+        handler.setFormatter(fmt)
+        logger.addHandler(handler)
+    logging.getLogger("azure").setLevel(logging.ERROR)
+
+
+def run_until_signal(make: Callable[[asyncio.Event], Any]) -> Any:
+    """Run a coroutine; the first SIGINT/SIGTERM sets ``stop`` (finish in-flight work), a second cancels."""
+
+    async def runner() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+
+        def on_signal() -> None:
+            if stop.is_set() and task is not None:
+                task.cancel()
+            stop.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, on_signal)
+        return await make(stop)
+
+    return asyncio.run(runner())
+
+
+def handle_errors(command: F) -> F:
+    """Map expected failures to one line on stderr and an exit code; no tracebacks."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except KvmigrateError as exc:
+            click.echo(f"kvmigrate: error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
+                                 for e in exc.errors(include_url=False))
+            raise click.UsageError(problems) from exc
+        except asyncio.CancelledError:
+            click.echo("kvmigrate: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def parse_types(value: str) -> tuple[ObjectType, ...]:
+    try:
+        return tuple(dict.fromkeys(ObjectType.parse(part) for part in value.split(",") if part.strip()))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--types") from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110})
 @click.version_option(__version__, prog_name="kvmigrate")
 def main() -> None:
-    """Copy a whole Azure Key Vault - every secret, key and certificate, with every version - into another vault."""
+    """Copy a whole Azure Key Vault - every secret, key and certificate, with every version - into another vault.
+
+    \b
+    Typical run:
+      kvmigrate copy contoso-old contoso-new          # names or https URLs
+      kvmigrate copy SRC DST -o json > summary.json   # machine-readable summary
+    Rerun the same command after a failure or Ctrl-C: finished objects are not copied again.
+    """
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@click.option("--types", default="secrets,keys,certificates", show_default=True,
+              help="Comma-separated subset of secrets,keys,certificates.")
+@click.option("--include", multiple=True, metavar="GLOB", help="Copy only names matching GLOB (repeatable).")
+@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip names matching GLOB (repeatable).")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=32, show_default=True,
+              help="Objects in flight per stage (backup and restore).")
+@click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
+              help="HTTP attempts per second per vault, retries and auth challenges included. Key Vault allows "
+                   "4,000 per 10 s; on 429 the rate halves and recovers gradually.")
+@click.option("--on-conflict", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
+              help="An active object of the same name in the target (with other versions): skip it, or count it "
+                   "as failed. Identical version ids count as already copied either way.")
+@click.option("--recover-deleted", is_flag=True,
+              help="A soft-deleted object of the same name in the target: recover it (then apply --on-conflict).")
+@click.option("--purge-deleted", is_flag=True,
+              help="A soft-deleted object of the same name in the target: PURGE it (destructive), then restore.")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<target>.db].")
+@click.option("--restart", is_flag=True, help="Discard the journal and start over.")
+@click.option("--dry-run", is_flag=True, help="List and decide, but back up and write nothing.")
+@common_options
+@handle_errors
+def copy(source: str, target: str, types: str, include: tuple[str, ...], exclude: tuple[str, ...],
+         concurrency: int, rps: float, on_conflict: str, recover_deleted: bool, purge_deleted: bool,
+         state: Path | None, restart: bool, dry_run: bool, ca_bundle: Path | None, tenant_id: str | None,
+         verbose: bool, log_file: Path | None, output: str) -> None:
+    """Copy every secret, key and certificate (all versions) from SOURCE to TARGET by backup and restore.
+
+    SOURCE and TARGET are vault names (contoso → https://contoso.vault.azure.net) or https URLs. Both vaults must
+    be in the same Azure subscription and geography (a Key Vault backup restores nowhere else). Certificates carry
+    their keys and secrets; those are never copied on their own.
+
+    \b
+    Exit codes: 0 nothing failed (skips are not failures), 1 some objects failed,
+                2 bad usage or input, 130 interrupted (rerun the same command to resume).
+    """
+    from kvmigrate.engine import CopyEngine
+    from kvmigrate.progress import ProgressDisplay
+    from kvmigrate.report import print_summary, summary_json
+
+    setup_logging(verbose, log_file)
+    options = CopyOptions(
+        source=source, target=target, types=parse_types(types), include=include, exclude=exclude,
+        concurrency=concurrency, rps=rps, on_conflict=on_conflict,  # type: ignore[arg-type]
+        recover_deleted=recover_deleted, purge_deleted=purge_deleted, state=state, restart=restart,
+        dry_run=dry_run, connection=ConnectionOptions(ca_bundle=ca_bundle, tenant_id=tenant_id))
+    err_console = Console(stderr=True)
+    out_console = Console()
+
+    async def go(stop: asyncio.Event) -> Any:
+        show_progress = output == "table" and out_console.is_terminal
+        engine = CopyEngine(options, stop=stop)
+        err_console.print(f"journal: {engine.state_path}", highlight=False, soft_wrap=True)
+        if not show_progress:
+            return await engine.run()
+        display = ProgressDisplay(out_console, lambda: sum(lim.throttled for lim in engine.limiters.values()))
+        engine.events = display
+        with display:
+            return await engine.run()
+
+    summary = run_until_signal(go)
+    if output == "json":
+        click.echo(summary_json(summary))
+    else:
+        print_summary(out_console, summary)
+    if summary.interrupted:
+        click.echo("kvmigrate: interrupted; rerun the same command to resume (finished objects are not copied "
+                   "again)", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    sys.exit(1 if summary.failed else 0)
 
 
 @main.command()

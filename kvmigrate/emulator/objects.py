@@ -157,6 +157,7 @@ def shared_routes(kind: Kind) -> list[Route]:
         payload: dict[str, Any] = {"item": item.to_blob()}
         if kind.pack:
             payload["linked"] = kind.pack(vault, item)
+        vault.stats.objects[f"{c}.backup/{item.name.lower()}"] += 1
         blob = backup_blob.seal(kind.name, payload, subscription=vault.settings.subscription,
                                 geography=vault.settings.geography)
         return Reply({"value": base64.urlsafe_b64encode(blob).decode().rstrip("=")})
@@ -183,6 +184,7 @@ def shared_routes(kind: Kind) -> list[Route]:
             except KeyVaultError:
                 del store.active[item.name.lower()]
                 raise
+        vault.stats.objects[f"{c}.restore/{item.name.lower()}"] += 1
         render = kind.restore_bundle or kind.bundle
         restored = render(vault, item, item.latest)
         restored.pop("value", None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -18,12 +17,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from azure.core.credentials_async import AsyncTokenCredential
-from azure.core.pipeline.policies import AsyncHTTPPolicy, SansIOHTTPPolicy
 from azure.keyvault.certificates.aio import CertificateClient
 from azure.keyvault.keys.aio import KeyClient
 from azure.keyvault.secrets.aio import SecretClient
 
 from kvmigrate.errors import UsageError, VaultAddressError
+from kvmigrate.ratelimit import AdaptiveRateLimiter, RateLimitPolicy
 
 _VAULT_NAME = re.compile(r"^(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 
@@ -106,23 +105,31 @@ class VaultClients:
         await self.certificates.close()
 
 
-Policy = AsyncHTTPPolicy[Any, Any] | SansIOHTTPPolicy[Any, Any]
-
-
 def build_clients(url: str, credential: AsyncTokenCredential, *, ca_bundle: Path | None = None,
-                  per_retry_policies: Sequence[Policy] = (), retry_total: int = 4,
-                  logging_enable: bool = False) -> VaultClients:
-    """Create the three clients of the vault at ``url`` (already normalised by :func:`vault_url`)."""
-    options: dict[str, Any] = {
-        "connection_verify": check_ca_bundle(ca_bundle),
-        "verify_challenge_resource": not is_loopback(url),
-        "per_retry_policies": list(per_retry_policies),
-        "retry_total": retry_total,
-        "logging_enable": logging_enable,
-    }
+                  limiter: AdaptiveRateLimiter | None = None, retry_total: int = 4) -> VaultClients:
+    """Create the three clients of the vault at ``url`` (already normalised by :func:`vault_url`).
+
+    The limiter goes in the ``custom_hook_policy`` slot. Key Vault clients build their own policy list, and azure-core
+    splices ``per_retry_policies`` right after the RetryPolicy, i.e. *before* the challenge-auth policy, whose
+    401-probe and re-send would then pass the limiter once. The custom-hook slot sits after the auth policy, so the
+    limiter sees every HTTP attempt: retries, auth probes and pages. Each client gets its own policy instance (a
+    policy's ``next`` belongs to one pipeline); the three share the vault's limiter.
+    """
+    verify = check_ca_bundle(ca_bundle)
+
+    def options() -> dict[str, Any]:
+        settings: dict[str, Any] = {
+            "connection_verify": verify,
+            "verify_challenge_resource": not is_loopback(url),
+            "retry_total": retry_total,
+        }
+        if limiter is not None:
+            settings["custom_hook_policy"] = RateLimitPolicy(limiter)
+        return settings
+
     return VaultClients(
         url=url,
-        secrets=SecretClient(url, credential, **options),
-        keys=KeyClient(url, credential, **options),
-        certificates=CertificateClient(url, credential, **options),
+        secrets=SecretClient(url, credential, **options()),
+        keys=KeyClient(url, credential, **options()),
+        certificates=CertificateClient(url, credential, **options()),
     )

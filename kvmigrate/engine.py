@@ -1,0 +1,408 @@
+"""The copy engine: list the source, back objects up, restore them into the target; every step journaled.
+
+Stages are joined by bounded queues so memory stays flat however large the vault::
+
+    inventory ──todo(≤4·N)──▶ N backup workers ──blobs(≤N)──▶ N restore workers ──▶ journal
+
+Three separate controls: the *rate* of HTTP attempts per vault is the pipeline policy in ``ratelimit.py``; the
+*concurrency* is the number of workers per stage; *retries* are azure-core's plus ``retry.py`` for the POSTs
+azure-core will not retry. Dry run is one gate (``_gate``) before each write, not a second code path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import logging
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from azure.core.credentials_async import AsyncTokenCredential
+
+from kvmigrate.errors import KvmigrateError, ObjectConflictError, SameVaultError, VaultError
+from kvmigrate.journal import Journal
+from kvmigrate.models import ItemState, ObjectRef, ObjectType, Outcome
+from kvmigrate.options import CopyOptions
+from kvmigrate.ratelimit import AdaptiveRateLimiter
+from kvmigrate.vault.adapter import VaultAdapter
+from kvmigrate.vault.clients import build_clients, vault_url
+from kvmigrate.vault.credential import default_credential
+
+log = logging.getLogger(__name__)
+#: After a purge Key Vault frees the name only seconds later (facts §9): keep retrying a 409 this long.
+PURGE_SETTLE_SECONDS = 60.0
+
+
+class EngineEvents(Protocol):
+    """What the engine tells a subscriber (progress display, tests); every method must be cheap."""
+
+    def on_listed(self, ref: ObjectRef) -> None: ...
+
+    def on_finished(self, ref: ObjectRef, outcome: str) -> None: ...
+
+
+class NoEvents:
+    def on_listed(self, ref: ObjectRef) -> None:
+        return None
+
+    def on_finished(self, ref: ObjectRef, outcome: str) -> None:
+        return None
+
+
+@dataclass
+class Failure:
+    type: str
+    name: str
+    error: str
+
+
+@dataclass
+class RunSummary:
+    """What a run did; ``as_dict`` is the ``-o json`` document."""
+
+    source: str
+    target: str
+    state: Path
+    dry_run: bool = False
+    copied: int = 0
+    already_copied: int = 0
+    previously_done: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    failures: list[Failure] = field(default_factory=list)
+    per_type: dict[str, Counter[str]] = field(default_factory=dict)
+    requests: dict[str, int] = field(default_factory=dict)
+    throttled: dict[str, int] = field(default_factory=dict)
+    elapsed_seconds: float = 0.0
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> int:
+        return len(self.failures)
+
+    def count(self, ref: ObjectRef, outcome: str) -> None:
+        self.per_type.setdefault(ref.type.plural, Counter())[outcome] += 1
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source, "target": self.target, "dry_run": self.dry_run,
+            "copied": self.copied, "already_copied": self.already_copied,
+            "previously_done": self.previously_done,
+            "skipped": sum(self.skipped.values()), "skipped_by_reason": dict(self.skipped),
+            "failed": self.failed,
+            "failures": [{"type": f.type, "name": f.name, "error": f.error} for f in self.failures],
+            "by_type": {t: dict(c) for t, c in sorted(self.per_type.items())},
+            "requests": sum(self.requests.values()), "requests_by_vault": self.requests,
+            "throttled": sum(self.throttled.values()), "throttled_by_vault": self.throttled,
+            "elapsed_seconds": round(self.elapsed_seconds, 3), "interrupted": self.interrupted,
+            "state": str(self.state),
+        }
+
+
+def default_state_path(source_url: str, target_url: str, base: Path | None = None) -> Path:
+    """``./.kvmigrate/<source-host>__<target-host>.db``: one journal per vault pair."""
+
+    def slug(url: str) -> str:
+        return url.removeprefix("https://").replace(":", "_").replace("/", "_").replace("[", "").replace("]", "")
+
+    return (base or Path.cwd()) / ".kvmigrate" / f"{slug(source_url)}__{slug(target_url)}.db"
+
+
+def is_selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
+    """Case-insensitive globs, as Key Vault names are: include (any) then exclude (any)."""
+    lowered = name.lower()
+    if include and not any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in include):
+        return False
+    return not any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in exclude)
+
+
+@dataclass
+class TargetIndex:
+    """Names present in the target, active and soft-deleted, from one listing pass per type."""
+
+    active: set[tuple[ObjectType, str]] = field(default_factory=set)
+    deleted: set[tuple[ObjectType, str]] = field(default_factory=set)
+
+    @classmethod
+    async def load(cls, target: VaultAdapter, types: tuple[ObjectType, ...]) -> TargetIndex:
+        index = cls()
+        for object_type in types:
+            async for listed in target.list_objects(object_type):
+                index.active.add((object_type, listed.ref.key))
+            async for name in target.list_deleted(object_type):
+                index.deleted.add((object_type, name.lower()))
+        return index
+
+
+class _Stop(Exception):
+    """A worker saw the stop request before taking the next item."""
+
+
+class CopyEngine:
+    """Copy every selected object of one vault into another by backup → restore."""
+
+    def __init__(self, options: CopyOptions, *, credential: AsyncTokenCredential | None = None,
+                 events: EngineEvents | None = None, stop: asyncio.Event | None = None,
+                 state_base: Path | None = None) -> None:
+        self.options = options
+        self.events: EngineEvents = events or NoEvents()
+        self.stop = stop or asyncio.Event()
+        self._credential = credential
+        self.source_url = vault_url(options.source)
+        self.target_url = vault_url(options.target)
+        if self.source_url == self.target_url:
+            raise SameVaultError(f"source and target are the same vault ({self.source_url}); pass two different "
+                                 "vaults")
+        self.state_path = options.state or default_state_path(self.source_url, self.target_url, state_base)
+        self.summary = RunSummary(self.source_url, self.target_url, self.state_path, dry_run=options.dry_run)
+        self.purged: set[tuple[ObjectType, str]] = set()
+        self.limiters = {self.source_url: AdaptiveRateLimiter(options.rps),
+                         self.target_url: AdaptiveRateLimiter(options.rps)}
+
+    async def run(self) -> RunSummary:
+        """Run to completion (or until ``stop`` is set); fatal vault errors are raised, per-object ones counted."""
+        started = time.monotonic()
+        options = self.options
+        with tempfile.TemporaryDirectory(prefix="kvmigrate-dry-run-") as scratch:
+            # A dry run writes nothing, its journal included: it keeps a throwaway one.
+            state_path = Path(scratch) / "dry-run.db" if options.dry_run else self.state_path
+            await self._run_with_journal(state_path)
+        self.summary.elapsed_seconds = time.monotonic() - started
+        self.summary.interrupted = self.stop.is_set()
+        return self.summary
+
+    async def _run_with_journal(self, state_path: Path) -> None:
+        options = self.options
+        with Journal.open(state_path, source=self.source_url, target=self.target_url, operation="copy",
+                          restart=options.restart) as journal:
+            self.journal = journal
+            async with AsyncExitStack() as stack:
+                credential = self._credential
+                if credential is None:
+                    credential = default_credential(options.connection.tenant_id)
+                    stack.push_async_callback(credential.close)
+                ca_bundle = options.connection.ca_bundle
+                clients = [build_clients(url, credential, ca_bundle=ca_bundle, limiter=self.limiters[url])
+                           for url in (self.source_url, self.target_url)]
+                for client in clients:
+                    await stack.enter_async_context(client)
+                self.source = VaultAdapter(clients[0], label=self.source_url)
+                self.target = VaultAdapter(clients[1], label=self.target_url)
+                try:
+                    await self._execute()
+                finally:
+                    for url, limiter in self.limiters.items():
+                        self.summary.requests[url] = limiter.requests
+                        self.summary.throttled[url] = limiter.throttled
+
+    async def _execute(self) -> None:
+        concurrency = self.options.concurrency
+        self.index = await TargetIndex.load(self.target, self.options.types)
+        todo: asyncio.Queue[ObjectRef | None] = asyncio.Queue(maxsize=4 * concurrency)
+        blobs: asyncio.Queue[tuple[ObjectRef, bytes] | None] = asyncio.Queue(maxsize=concurrency)
+        try:
+            async with asyncio.TaskGroup() as group:
+                group.create_task(self._produce(todo, concurrency))
+                backups = [group.create_task(self._backup_worker(todo, blobs)) for _ in range(concurrency)]
+                for _ in range(concurrency):
+                    group.create_task(self._restore_worker(blobs))
+
+                async def close_blobs() -> None:
+                    await asyncio.wait(backups)
+                    for _ in range(concurrency):
+                        await blobs.put(None)
+
+                group.create_task(close_blobs())
+        except BaseExceptionGroup as group_error:
+            raise _first_expected(group_error) from None
+
+    # -- stage 1: inventory ----------------------------------------------------------------------------------------
+    async def _produce(self, todo: asyncio.Queue[ObjectRef | None], workers: int) -> None:
+        try:
+            for object_type in self.options.types:
+                async for listed in self.source.list_objects(object_type):
+                    if self.stop.is_set():
+                        return
+                    ref = listed.ref
+                    if listed.managed or not is_selected(ref.name, self.options.include, self.options.exclude):
+                        continue  # managed keys/secrets travel inside their certificate's backup
+                    self.events.on_listed(ref)
+                    record = self.journal.get(ref)
+                    if record is not None and record.state.is_final:
+                        self.summary.previously_done += 1
+                        self.summary.count(ref, "previously-done")
+                        self.events.on_finished(ref, "previously-done")
+                        continue
+                    if record is None:
+                        self.journal.record_pending(ref, ())
+                    await todo.put(ref)
+        finally:
+            for _ in range(workers):
+                await todo.put(None)
+
+    # -- stage 2: decide and back up -------------------------------------------------------------------------------
+    async def _backup_worker(self, todo: asyncio.Queue[ObjectRef | None],
+                             blobs: asyncio.Queue[tuple[ObjectRef, bytes] | None]) -> None:
+        while (ref := await todo.get()) is not None:
+            if self.stop.is_set():
+                continue  # leave it pending: a rerun picks it up
+            try:
+                outcome = await self._decide(ref)
+                if outcome is not None:
+                    self._finish(ref, outcome)
+                    continue
+                if not await self._gate(f"copy {ref}", _nothing):
+                    self._finish(ref, Outcome.COPIED)
+                    continue
+                blob = await self.source.backup(ref)
+                self.journal.mark(ref, ItemState.BACKED_UP)
+            except VaultError as error:
+                if error.is_fatal:
+                    raise
+                self._fail(ref, error)
+                continue
+            await blobs.put((ref, blob))
+
+    async def _decide(self, ref: ObjectRef) -> Outcome | None:
+        """Settle what the target already holds; None means: copy it."""
+        record = self.journal.get(ref)
+        in_flight = record is not None and record.state is ItemState.RESTORING
+        key = (ref.type, ref.key)
+        if in_flight or key in self.index.active:
+            existing = await self._compare_versions(ref)
+            if existing is not None:
+                return existing
+        if key in self.index.deleted:
+            if self.options.recover_deleted:
+                if not await self._gate(f"recover deleted {ref} in the target",
+                                        lambda: self.target.recover_deleted(ref)):
+                    return Outcome.CONFLICT_DELETED
+                existing = await self._compare_versions(ref)
+                return existing if existing is not None else Outcome.COPIED
+            if self.options.purge_deleted:
+                if not await self._gate(f"purge deleted {ref} from the target",
+                                        lambda: self.target.purge_deleted(ref)):
+                    return Outcome.CONFLICT_DELETED
+                self.index.deleted.discard(key)
+                self.purged.add(key)
+                return None
+            return Outcome.CONFLICT_DELETED
+        return None
+
+    async def _compare_versions(self, ref: ObjectRef) -> Outcome | None:
+        """If the target holds ``ref``: already copied when the version ids match, else the conflict policy."""
+        target_versions = await self.target.versions(ref)
+        if not target_versions:
+            return None
+        source_versions = await self.source.versions(ref)
+        if target_versions == source_versions:
+            return Outcome.ALREADY_COPIED
+        if self.options.on_conflict == "fail":
+            raise ObjectConflictError(
+                f"{ref} already exists in the target with other versions (--on-conflict fail)",
+                vault=self.target_url, status=409)
+        return Outcome.SKIPPED_EXISTING
+
+    # -- stage 3: restore ------------------------------------------------------------------------------------------
+    async def _restore_worker(self, blobs: asyncio.Queue[tuple[ObjectRef, bytes] | None]) -> None:
+        while (entry := await blobs.get()) is not None:
+            ref, blob = entry
+            try:
+                self.journal.mark(ref, ItemState.RESTORING)
+                await self._restore(ref, blob)
+                self._finish(ref, Outcome.COPIED)
+            except VaultError as error:
+                if error.is_fatal:
+                    raise
+                self._fail(ref, error)
+            finally:
+                del blob
+
+    async def _restore(self, ref: ObjectRef, blob: bytes) -> None:
+        deadline = time.monotonic() + PURGE_SETTLE_SECONDS
+        just_purged = (ref.type, ref.key) in self.purged
+        while True:
+            try:
+                await self.target.restore(ref, blob)
+                return
+            except ObjectConflictError:
+                # Either an earlier attempt whose answer was lost already restored it, or a purge is settling.
+                outcome = await self._compare_versions_quiet(ref)
+                if outcome is Outcome.ALREADY_COPIED:
+                    return
+                if just_purged and time.monotonic() < deadline:
+                    await asyncio.sleep(2.0)
+                    continue
+                raise
+
+    async def _compare_versions_quiet(self, ref: ObjectRef) -> Outcome | None:
+        target_versions = await self.target.versions(ref)
+        if target_versions and target_versions == await self.source.versions(ref):
+            return Outcome.ALREADY_COPIED
+        return None
+
+    # -- bookkeeping ----------------------------------------------------------------------------------------------
+    async def _gate(self, description: str, action: Callable[[], Awaitable[None]]) -> bool:
+        """The one dry-run gate: run ``action`` unless this is a dry run; say what was skipped."""
+        if self.options.dry_run:
+            log.info("dry run: would %s", description)
+            return False
+        await action()
+        return True
+
+    def _finish(self, ref: ObjectRef, outcome: Outcome) -> None:
+        summary = self.summary
+        if self.options.dry_run:  # nothing was written; the journal is a throwaway one
+            label = "would-copy" if outcome is Outcome.COPIED else outcome.value
+            summary.count(ref, label)
+            if outcome is Outcome.COPIED:
+                summary.copied += 1
+            else:
+                summary.skipped[outcome.value] += 1
+            self.events.on_finished(ref, label)
+            return
+        if outcome is Outcome.COPIED:
+            summary.copied += 1
+            self.journal.mark(ref, ItemState.DONE, outcome=outcome)
+        elif outcome is Outcome.ALREADY_COPIED:
+            summary.already_copied += 1
+            self.journal.mark(ref, ItemState.DONE, outcome=outcome)
+        else:
+            summary.skipped[outcome.value] += 1
+            self.journal.mark(ref, ItemState.SKIPPED, outcome=outcome, reason=outcome.value)
+        summary.count(ref, outcome.value)
+        self.events.on_finished(ref, outcome.value)
+
+    def _fail(self, ref: ObjectRef, error: VaultError) -> None:
+        log.warning("%s failed: %s", ref, error)
+        self.summary.failures.append(Failure(ref.type.value, ref.name, str(error)))
+        self.summary.count(ref, Outcome.FAILED.value)
+        self.journal.mark(ref, ItemState.FAILED, outcome=Outcome.FAILED, error=str(error))
+        self.events.on_finished(ref, Outcome.FAILED.value)
+
+
+async def _nothing() -> None:
+    """The write of a dry run's "copy" decision is the whole backup → restore; the gate needs an action."""
+
+
+def _first_expected(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The error to surface from a failed task group: ours first, then cancellation, then anything."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    for leaf in leaves:
+        if isinstance(leaf, KvmigrateError):
+            return leaf
+    return leaves[0]
