@@ -35,12 +35,69 @@ def common_options(command: F) -> F:
         click.option("-v", "--verbose", is_flag=True, help="Log each step to stderr (never values or tokens)."),
         click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
                      help="Also write the detailed log here (created 0600)."),
-        click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
-                     help="Summary format: a table for people, one JSON document on stdout for machines."),
+        click.option("-o", "--output", type=click.Choice(["table", "json", "markdown"]), default="table",
+                     show_default=True, help="Output format: a table for people, one JSON document on stdout for "
+                                             "machines, Markdown for a change ticket (plan)."),
     ]
     for decorator in reversed(decorators):
         command = decorator(command)
     return command
+
+
+def selection_options(command: F) -> F:
+    """--types/--include/--exclude: which source objects a command looks at."""
+    decorators = [
+        click.option("--types", default="secrets,keys,certificates", show_default=True,
+                     help="Comma-separated subset of secrets,keys,certificates."),
+        click.option("--include", multiple=True, metavar="GLOB",
+                     help="Only names matching GLOB (repeatable, case-insensitive)."),
+        click.option("--exclude", multiple=True, metavar="GLOB", help="Skip names matching GLOB (repeatable)."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def decision_options(command: F) -> F:
+    """How copy treats what the target already holds, and how hard it pushes each vault (copy and plan)."""
+    decorators = [
+        click.option("--concurrency", type=click.IntRange(1, 512), default=32, show_default=True,
+                     help="Objects in flight per stage (backup and restore)."),
+        click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
+                     help="HTTP attempts per second per vault, retries and auth challenges included. Key Vault "
+                          "allows 4,000 per 10 s; on 429 the rate halves and recovers gradually."),
+        click.option("--on-conflict", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
+                     help="An active object of the same name in the target (with other versions): skip it, or "
+                          "count it as failed. Identical version ids count as already copied either way."),
+        click.option("--recover-deleted", is_flag=True,
+                     help="A soft-deleted object of the same name in the target: recover it (then apply "
+                          "--on-conflict)."),
+        click.option("--purge-deleted", is_flag=True,
+                     help="A soft-deleted object of the same name in the target: PURGE it (destructive), then "
+                          "restore."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def write_private(path: Path, text: str) -> None:
+    """Write a report file we create (0600), replacing any old one."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.chmod(path, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as exc:
+        raise click.UsageError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def copy_options(source: str, target: str, **flags: Any) -> CopyOptions:
+    """Build CopyOptions from the flags of copy or plan (pydantic validates; errors become usage errors)."""
+    connection = ConnectionOptions(ca_bundle=flags.pop("ca_bundle"), tenant_id=flags.pop("tenant_id"))
+    return CopyOptions(source=source, target=target, types=parse_types(flags.pop("types")),
+                       connection=connection, **flags)
 
 
 def setup_logging(verbose: bool, log_file: Path | None) -> None:
@@ -129,32 +186,16 @@ def main() -> None:
 @main.command()
 @click.argument("source")
 @click.argument("target")
-@click.option("--types", default="secrets,keys,certificates", show_default=True,
-              help="Comma-separated subset of secrets,keys,certificates.")
-@click.option("--include", multiple=True, metavar="GLOB", help="Copy only names matching GLOB (repeatable).")
-@click.option("--exclude", multiple=True, metavar="GLOB", help="Skip names matching GLOB (repeatable).")
-@click.option("--concurrency", type=click.IntRange(1, 512), default=32, show_default=True,
-              help="Objects in flight per stage (backup and restore).")
-@click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
-              help="HTTP attempts per second per vault, retries and auth challenges included. Key Vault allows "
-                   "4,000 per 10 s; on 429 the rate halves and recovers gradually.")
-@click.option("--on-conflict", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
-              help="An active object of the same name in the target (with other versions): skip it, or count it "
-                   "as failed. Identical version ids count as already copied either way.")
-@click.option("--recover-deleted", is_flag=True,
-              help="A soft-deleted object of the same name in the target: recover it (then apply --on-conflict).")
-@click.option("--purge-deleted", is_flag=True,
-              help="A soft-deleted object of the same name in the target: PURGE it (destructive), then restore.")
+@selection_options
+@decision_options
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
               help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<target>.db].")
 @click.option("--restart", is_flag=True, help="Discard the journal and start over.")
-@click.option("--dry-run", is_flag=True, help="List and decide, but back up and write nothing.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (as `kvmigrate plan` does) and write nothing.")
 @common_options
 @handle_errors
-def copy(source: str, target: str, types: str, include: tuple[str, ...], exclude: tuple[str, ...],
-         concurrency: int, rps: float, on_conflict: str, recover_deleted: bool, purge_deleted: bool,
-         state: Path | None, restart: bool, dry_run: bool, ca_bundle: Path | None, tenant_id: str | None,
-         verbose: bool, log_file: Path | None, output: str) -> None:
+def copy(source: str, target: str, state: Path | None, restart: bool, dry_run: bool, verbose: bool,
+         log_file: Path | None, output: str, **flags: Any) -> None:
     """Copy every secret, key and certificate (all versions) from SOURCE to TARGET by backup and restore.
 
     SOURCE and TARGET are vault names (contoso → https://contoso.vault.azure.net) or https URLs. Both vaults must
@@ -170,11 +211,10 @@ def copy(source: str, target: str, types: str, include: tuple[str, ...], exclude
     from kvmigrate.report import print_summary, summary_json
 
     setup_logging(verbose, log_file)
-    options = CopyOptions(
-        source=source, target=target, types=parse_types(types), include=include, exclude=exclude,
-        concurrency=concurrency, rps=rps, on_conflict=on_conflict,  # type: ignore[arg-type]
-        recover_deleted=recover_deleted, purge_deleted=purge_deleted, state=state, restart=restart,
-        dry_run=dry_run, connection=ConnectionOptions(ca_bundle=ca_bundle, tenant_id=tenant_id))
+    options = copy_options(source, target, state=state, restart=restart, **flags)
+    if dry_run:
+        show_plan(options, output)
+        return
     err_console = Console(stderr=True)
     out_console = Console()
 
@@ -199,6 +239,95 @@ def copy(source: str, target: str, types: str, include: tuple[str, ...], exclude
                    "again)", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(1 if summary.failed else 0)
+
+
+def show_plan(options: CopyOptions, output: str, output_file: Path | None = None) -> None:
+    from kvmigrate.planner import build_plan
+    from kvmigrate.report import plan_json, plan_markdown, print_plan
+
+    plan = run_until_signal(lambda stop: build_plan(options))
+    if output == "json":
+        text = plan_json(plan)
+    elif output == "markdown":
+        text = plan_markdown(plan)
+    else:
+        if output_file is None:
+            print_plan(Console(), plan)
+            return
+        console = Console(record=True, width=140)
+        with console.capture():
+            print_plan(console, plan)
+        text = console.export_text()
+    if output_file is not None:
+        write_private(output_file, text)
+        click.echo(f"plan written to {output_file}", err=True)
+    else:
+        click.echo(text, nl=not text.endswith("\n"))
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@selection_options
+@decision_options
+@click.option("--output-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the plan to this file (0600) instead of stdout.")
+@common_options
+@handle_errors
+def plan(source: str, target: str, output_file: Path | None, verbose: bool, log_file: Path | None, output: str,
+         **flags: Any) -> None:
+    """Show what `kvmigrate copy SOURCE TARGET` would do, object by object, without writing anything.
+
+    It only lists and reads (never backup, restore or any write), under the same per-vault rate limit as copy.
+    Actions: copy, already-copied (the target holds the same version ids), skip-existing / conflict-existing
+    (an active object of that name), conflict-deleted (soft-deleted in the target), recover-deleted /
+    purge-and-copy (with those flags), too-many-versions (more than 500: Key Vault refuses the backup),
+    skip-managed (a certificate's key or secret, which travels with the certificate), excluded.
+
+    \b
+    -o table (default), json (items + summary with counts, requests, eta_seconds) or markdown (for a
+    change ticket). Exit 0 when the plan was made, whatever it contains; 2 on bad usage.
+    """
+    setup_logging(verbose, log_file)
+    show_plan(copy_options(source, target, **flags), output, output_file)
+
+
+@main.command()
+@click.argument("source")
+@click.argument("target")
+@selection_options
+@click.option("--no-values", is_flag=True, help="Do not read secret values (for identities without get).")
+@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
+              help="Objects compared at once.")
+@click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
+              help="HTTP attempts per second per vault.")
+@common_options
+@handle_errors
+def verify(source: str, target: str, types: str, include: tuple[str, ...], exclude: tuple[str, ...],
+           no_values: bool, concurrency: int, rps: float, ca_bundle: Path | None, tenant_id: str | None,
+           verbose: bool, log_file: Path | None, output: str) -> None:
+    """Prove TARGET holds every SOURCE object: same version ids, attributes, tags and material.
+
+    Secret values are compared by SHA-256 digest in memory, never printed or written (--no-values skips them).
+    Keys compare their public JWK, certificates their DER (cer). Managed keys/secrets are checked through
+    their certificate. Output lists `missing` and `different` objects (with the field, never a value).
+
+    \b
+    Exit codes: 0 everything matches, 1 something is missing or different, 2 bad usage.
+    """
+    from kvmigrate.report import print_verify, verify_json
+    from kvmigrate.verify import verify as run_verify
+
+    setup_logging(verbose, log_file)
+    connection = ConnectionOptions(ca_bundle=ca_bundle, tenant_id=tenant_id)
+    report = run_until_signal(lambda stop: run_verify(
+        source, target, types=parse_types(types), include=include, exclude=exclude, no_values=no_values,
+        concurrency=concurrency, rps=rps, connection=connection))
+    if output == "json":
+        click.echo(verify_json(report))
+    else:
+        print_verify(Console(), report)
+    sys.exit(0 if report.ok else 1)
 
 
 @main.command()

@@ -12,29 +12,28 @@ azure-core will not retry. Dry run is one gate (``_gate``) before each write, no
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import logging
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from azure.core.credentials_async import AsyncTokenCredential
 
-from kvmigrate.errors import KvmigrateError, ObjectConflictError, SameVaultError, VaultError
+from kvmigrate.errors import KvmigrateError, ObjectConflictError, VaultError
+from kvmigrate.inventory import TargetIndex, is_selected
 from kvmigrate.journal import Journal
-from kvmigrate.models import ItemState, ObjectRef, ObjectType, Outcome
+from kvmigrate.models import Action, ItemState, ObjectRef, ObjectType, Outcome
 from kvmigrate.options import CopyOptions
-from kvmigrate.ratelimit import AdaptiveRateLimiter
-from kvmigrate.vault.adapter import VaultAdapter
-from kvmigrate.vault.clients import build_clients, vault_url
-from kvmigrate.vault.credential import default_credential
+from kvmigrate.plan import decide
+from kvmigrate.vault.pair import VaultPair, vault_pair_urls
 
 log = logging.getLogger(__name__)
+_OUTCOME_OF = {Action.ALREADY_COPIED: Outcome.ALREADY_COPIED, Action.SKIP_EXISTING: Outcome.SKIPPED_EXISTING,
+               Action.CONFLICT_DELETED: Outcome.CONFLICT_DELETED}
 #: After a purge Key Vault frees the name only seconds later (facts §9): keep retrying a 409 this long.
 PURGE_SETTLE_SECONDS = 60.0
 
@@ -113,36 +112,6 @@ def default_state_path(source_url: str, target_url: str, base: Path | None = Non
     return (base or Path.cwd()) / ".kvmigrate" / f"{slug(source_url)}__{slug(target_url)}.db"
 
 
-def is_selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
-    """Case-insensitive globs, as Key Vault names are: include (any) then exclude (any)."""
-    lowered = name.lower()
-    if include and not any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in include):
-        return False
-    return not any(fnmatch.fnmatchcase(lowered, pattern.lower()) for pattern in exclude)
-
-
-@dataclass
-class TargetIndex:
-    """Names present in the target, active and soft-deleted, from one listing pass per type."""
-
-    active: set[tuple[ObjectType, str]] = field(default_factory=set)
-    deleted: set[tuple[ObjectType, str]] = field(default_factory=set)
-
-    @classmethod
-    async def load(cls, target: VaultAdapter, types: tuple[ObjectType, ...]) -> TargetIndex:
-        index = cls()
-        for object_type in types:
-            async for listed in target.list_objects(object_type):
-                index.active.add((object_type, listed.ref.key))
-            async for name in target.list_deleted(object_type):
-                index.deleted.add((object_type, name.lower()))
-        return index
-
-
-class _Stop(Exception):
-    """A worker saw the stop request before taking the next item."""
-
-
 class CopyEngine:
     """Copy every selected object of one vault into another by backup → restore."""
 
@@ -152,17 +121,13 @@ class CopyEngine:
         self.options = options
         self.events: EngineEvents = events or NoEvents()
         self.stop = stop or asyncio.Event()
-        self._credential = credential
-        self.source_url = vault_url(options.source)
-        self.target_url = vault_url(options.target)
-        if self.source_url == self.target_url:
-            raise SameVaultError(f"source and target are the same vault ({self.source_url}); pass two different "
-                                 "vaults")
+        self.source_url, self.target_url = vault_pair_urls(options.source, options.target)
         self.state_path = options.state or default_state_path(self.source_url, self.target_url, state_base)
         self.summary = RunSummary(self.source_url, self.target_url, self.state_path, dry_run=options.dry_run)
         self.purged: set[tuple[ObjectType, str]] = set()
-        self.limiters = {self.source_url: AdaptiveRateLimiter(options.rps),
-                         self.target_url: AdaptiveRateLimiter(options.rps)}
+        self.vaults = VaultPair(self.source_url, self.target_url, connection=options.connection, rps=options.rps,
+                                credential=credential)
+        self.limiters = self.vaults.limiters
 
     async def run(self) -> RunSummary:
         """Run to completion (or until ``stop`` is set); fatal vault errors are raised, per-object ones counted."""
@@ -181,24 +146,13 @@ class CopyEngine:
         with Journal.open(state_path, source=self.source_url, target=self.target_url, operation="copy",
                           restart=options.restart) as journal:
             self.journal = journal
-            async with AsyncExitStack() as stack:
-                credential = self._credential
-                if credential is None:
-                    credential = default_credential(options.connection.tenant_id)
-                    stack.push_async_callback(credential.close)
-                ca_bundle = options.connection.ca_bundle
-                clients = [build_clients(url, credential, ca_bundle=ca_bundle, limiter=self.limiters[url])
-                           for url in (self.source_url, self.target_url)]
-                for client in clients:
-                    await stack.enter_async_context(client)
-                self.source = VaultAdapter(clients[0], label=self.source_url)
-                self.target = VaultAdapter(clients[1], label=self.target_url)
+            async with self.vaults as vaults:
+                self.source, self.target = vaults.source, vaults.target
                 try:
                     await self._execute()
                 finally:
-                    for url, limiter in self.limiters.items():
-                        self.summary.requests[url] = limiter.requests
-                        self.summary.throttled[url] = limiter.throttled
+                    self.summary.requests = vaults.requests()
+                    self.summary.throttled = vaults.throttled()
 
     async def _execute(self) -> None:
         concurrency = self.options.concurrency
@@ -269,44 +223,35 @@ class CopyEngine:
             await blobs.put((ref, blob))
 
     async def _decide(self, ref: ObjectRef) -> Outcome | None:
-        """Settle what the target already holds; None means: copy it."""
+        """Settle what the target already holds (through ``plan.decide``); None means: copy it."""
         record = self.journal.get(ref)
         in_flight = record is not None and record.state is ItemState.RESTORING
         key = (ref.type, ref.key)
+        target_versions: list[str] = []
         if in_flight or key in self.index.active:
-            existing = await self._compare_versions(ref)
-            if existing is not None:
-                return existing
-        if key in self.index.deleted:
-            if self.options.recover_deleted:
-                if not await self._gate(f"recover deleted {ref} in the target",
-                                        lambda: self.target.recover_deleted(ref)):
-                    return Outcome.CONFLICT_DELETED
-                existing = await self._compare_versions(ref)
-                return existing if existing is not None else Outcome.COPIED
-            if self.options.purge_deleted:
-                if not await self._gate(f"purge deleted {ref} from the target",
-                                        lambda: self.target.purge_deleted(ref)):
-                    return Outcome.CONFLICT_DELETED
-                self.index.deleted.discard(key)
-                self.purged.add(key)
-                return None
-            return Outcome.CONFLICT_DELETED
-        return None
-
-    async def _compare_versions(self, ref: ObjectRef) -> Outcome | None:
-        """If the target holds ``ref``: already copied when the version ids match, else the conflict policy."""
-        target_versions = await self.target.versions(ref)
-        if not target_versions:
+            target_versions = await self.target.versions(ref)
+        source_versions = await self.source.versions(ref) if target_versions else None
+        decision = decide(ref, options=self.options, source_versions=source_versions,
+                          target_versions=target_versions, target_deleted=key in self.index.deleted)
+        action = decision.action
+        if action is Action.COPY:
             return None
-        source_versions = await self.source.versions(ref)
-        if target_versions == source_versions:
-            return Outcome.ALREADY_COPIED
-        if self.options.on_conflict == "fail":
-            raise ObjectConflictError(
-                f"{ref} already exists in the target with other versions (--on-conflict fail)",
-                vault=self.target_url, status=409)
-        return Outcome.SKIPPED_EXISTING
+        if action is Action.CONFLICT_EXISTING:
+            raise ObjectConflictError(f"{ref} already exists in the target with other versions (--on-conflict fail)",
+                                      vault=self.target_url, status=409)
+        if action is Action.RECOVER_DELETED:
+            if not await self._gate(f"recover deleted {ref} in the target", lambda: self.target.recover_deleted(ref)):
+                return Outcome.CONFLICT_DELETED
+            self.index.deleted.discard(key)
+            self.index.active.add(key)
+            return await self._decide(ref)
+        if action is Action.PURGE_AND_COPY:
+            if not await self._gate(f"purge deleted {ref} from the target", lambda: self.target.purge_deleted(ref)):
+                return Outcome.CONFLICT_DELETED
+            self.index.deleted.discard(key)
+            self.purged.add(key)
+            return None
+        return _OUTCOME_OF[action]
 
     # -- stage 3: restore ------------------------------------------------------------------------------------------
     async def _restore_worker(self, blobs: asyncio.Queue[tuple[ObjectRef, bytes] | None]) -> None:
@@ -332,19 +277,13 @@ class CopyEngine:
                 return
             except ObjectConflictError:
                 # Either an earlier attempt whose answer was lost already restored it, or a purge is settling.
-                outcome = await self._compare_versions_quiet(ref)
-                if outcome is Outcome.ALREADY_COPIED:
+                target_versions = await self.target.versions(ref)
+                if target_versions and target_versions == await self.source.versions(ref):
                     return
                 if just_purged and time.monotonic() < deadline:
                     await asyncio.sleep(2.0)
                     continue
                 raise
-
-    async def _compare_versions_quiet(self, ref: ObjectRef) -> Outcome | None:
-        target_versions = await self.target.versions(ref)
-        if target_versions and target_versions == await self.source.versions(ref):
-            return Outcome.ALREADY_COPIED
-        return None
 
     # -- bookkeeping ----------------------------------------------------------------------------------------------
     async def _gate(self, description: str, action: Callable[[], Awaitable[None]]) -> bool:

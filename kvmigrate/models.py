@@ -73,3 +73,18 @@ class Outcome(StrEnum):
     SKIPPED_EXISTING = "skip-existing"
     CONFLICT_DELETED = "conflict-deleted"
     FAILED = "failed"
+
+
+class Action(StrEnum):
+    """What copy does (or would do) with one source object; ``plan`` lists these."""
+
+    COPY = "copy"
+    ALREADY_COPIED = "already-copied"
+    SKIP_EXISTING = "skip-existing"
+    CONFLICT_EXISTING = "conflict-existing"  # --on-conflict fail: the object is counted as failed
+    CONFLICT_DELETED = "conflict-deleted"
+    RECOVER_DELETED = "recover-deleted"
+    PURGE_AND_COPY = "purge-and-copy"
+    TOO_MANY_VERSIONS = "too-many-versions"
+    SKIP_MANAGED = "skip-managed"
+    EXCLUDED = "excluded"

@@ -9,6 +9,9 @@ from rich.console import Console
 from rich.table import Table
 
 from kvmigrate.engine import RunSummary
+from kvmigrate.options import ALL_TYPES
+from kvmigrate.plan import Plan
+from kvmigrate.verify import VerifyReport
 
 
 def summary_json(summary: RunSummary) -> str:
@@ -38,3 +41,79 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         f"failed {data['failed']}, done in an earlier run {data['previously_done']}; "
         f"{data['requests']} requests, {data['throttled']} throttled (429), {data['elapsed_seconds']:.1f} s; "
         f"journal {data['state']}", highlight=False, soft_wrap=True)
+
+
+def plan_json(plan: Plan) -> str:
+    return json.dumps(plan.as_dict(), indent=2)
+
+
+def plan_markdown(plan: Plan) -> str:
+    """A report fit to paste into a change ticket: summary, warnings, then every object."""
+    summary = plan.summary()
+    lines = [f"# kvmigrate plan: `{plan.source}` → `{plan.target}`", "",
+             f"{summary['objects']} source objects. Copy would make about "
+             + ", ".join(f"{count} requests on `{vault}`" for vault, count in summary["requests"].items())
+             + f"; at {plan.rps:g} requests/s per vault that is about {summary['eta_seconds']:g} s.", "",
+             "| action | " + " | ".join(t.plural for t in ALL_TYPES) + " |",
+             "|---|" + "---:|" * len(ALL_TYPES)]
+    for action, types in summary["counts"].items():
+        lines.append(f"| {action} | " + " | ".join(str(types.get(t.value, 0)) for t in ALL_TYPES) + " |")
+    if summary["warnings"]:
+        lines += ["", "## Warnings", ""] + [f"- {warning}" for warning in summary["warnings"]]
+    lines += ["", "## Objects", "", "| type | name | versions | enabled | action | reason |",
+              "|---|---|---:|---|---|---|"]
+    for item in plan.items:
+        lines.append(f"| {item.type} | `{item.name}` | {'' if item.versions is None else item.versions} | "
+                     f"{'' if item.enabled is None else str(item.enabled).lower()} | {item.action.value} | "
+                     f"{item.reason} |")
+    return "\n".join(lines) + "\n"
+
+
+def print_plan(console: Console, plan: Plan, *, limit: int = 200) -> None:
+    """The plan as tables: what needs attention first, then counts, then the cost."""
+    summary = plan.summary()
+    table = Table(title=f"kvmigrate plan: {plan.source} → {plan.target}", title_justify="left")
+    for column in ("type", "name", "versions", "enabled", "action", "reason"):
+        table.add_column(column, overflow="fold")
+    shown = [i for i in plan.items if i.action.value != "copy"][:limit] or plan.items[:limit]
+    for item in shown:
+        table.add_row(item.type, item.name, "" if item.versions is None else str(item.versions),
+                      "" if item.enabled is None else str(item.enabled).lower(), item.action.value, item.reason)
+    console.print(table)
+    hidden = len(plan.items) - len(shown)
+    if hidden:
+        console.print(f"... and {hidden} more (-o json or -o markdown lists all)", highlight=False)
+    counts = Table(title="actions", title_justify="left")
+    counts.add_column("action")
+    for object_type in ALL_TYPES:
+        counts.add_column(object_type.plural, justify="right")
+    for action, types in summary["counts"].items():
+        counts.add_row(action, *(str(types.get(t.value, 0)) for t in ALL_TYPES))
+    console.print(counts)
+    for warning in summary["warnings"]:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+    requests = ", ".join(f"{count} on {vault}" for vault, count in summary["requests"].items())
+    console.print(f"copy would make about {requests} requests: about {summary['eta_seconds']:g} s at "
+                  f"{plan.rps:g} requests/s per vault", highlight=False, soft_wrap=True)
+
+
+def verify_json(report: VerifyReport) -> str:
+    return json.dumps(report.as_dict(), indent=2)
+
+
+def print_verify(console: Console, report: VerifyReport) -> None:
+    data = report.as_dict()
+    for finding in data["missing"]:
+        console.print(f"[red]missing[/red]   {finding['type']} {finding['name']}", highlight=False)
+    for finding in data["different"]:
+        where = f" version {finding['version']}" if "version" in finding else ""
+        detail = f" ({finding['detail']})" if "detail" in finding else ""
+        console.print(f"[red]different[/red] {finding['type']} {finding['name']}{where}: {finding.get('field')}"
+                      f"{detail}", highlight=False)
+    for finding in data["unverified"]:
+        console.print(f"[yellow]unverified[/yellow] {finding['type']} {finding['name']} version "
+                      f"{finding['version']}: {finding['detail']}", highlight=False)
+    verdict = "[green]OK[/green]" if report.ok else "[red]MISMATCH[/red]"
+    console.print(f"verify {report.source} → {report.target}: {verdict}: {report.matched} matched, "
+                  f"{len(report.missing)} missing, {len(report.different)} different, "
+                  f"{len(report.unverified)} unverified", highlight=False, soft_wrap=True)

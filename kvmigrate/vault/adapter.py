@@ -5,11 +5,14 @@ The engine sees only ``ObjectRef``s, version ids and opaque blobs: values never 
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
-from azure.core.exceptions import AzureError, ResourceNotFoundError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 
 from kvmigrate.errors import VaultError, from_azure
 from kvmigrate.models import ObjectRef, ObjectType
@@ -17,6 +20,19 @@ from kvmigrate.retry import call_with_retry
 from kvmigrate.vault.clients import VaultClients
 
 T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One version's attributes as listings show them: what ``verify`` compares besides the material."""
+
+    version: str
+    enabled: bool | None
+    not_before: datetime | None
+    expires_on: datetime | None
+    content_type: str | None
+    tags: tuple[tuple[str, str], ...]
+    thumbprint: str | None
 
 
 @dataclass(frozen=True)
@@ -91,6 +107,58 @@ class VaultAdapter:
             return []
         except AzureError as exc:
             raise from_azure(exc, vault=self.label, operation="list", subject=str(ref)) from exc
+
+    async def version_infos(self, ref: ObjectRef) -> list[VersionInfo]:
+        """Every version with its attributes and tags, sorted by version id (an absent name has none)."""
+        pager: Any
+        if ref.type is ObjectType.SECRET:
+            pager = self.clients.secrets.list_properties_of_secret_versions(ref.name)
+        elif ref.type is ObjectType.KEY:
+            pager = self.clients.keys.list_properties_of_key_versions(ref.name)
+        else:
+            pager = self.clients.certificates.list_properties_of_certificate_versions(ref.name)
+        infos = []
+        try:
+            async for props in pager:
+                thumbprint = getattr(props, "x509_thumbprint", None)
+                infos.append(VersionInfo(
+                    version=props.version, enabled=props.enabled, not_before=props.not_before,
+                    expires_on=props.expires_on, content_type=getattr(props, "content_type", None),
+                    tags=tuple(sorted((props.tags or {}).items())),
+                    thumbprint=thumbprint.hex() if isinstance(thumbprint, bytes) else None))
+        except ResourceNotFoundError:
+            return []
+        except AzureError as exc:
+            raise from_azure(exc, vault=self.label, operation="list", subject=str(ref)) from exc
+        return sorted(infos, key=lambda info: info.version)
+
+    async def material_digest(self, ref: ObjectRef, version: str) -> str | None:
+        """SHA-256 of what a version holds: the secret value, the public JWK, or the certificate's DER.
+
+        Only the digest leaves this method, so a secret value is compared without ever being kept, logged or
+        printed. None when the service refuses to show it (a disabled secret answers 403).
+        """
+        subject = f"{ref} version {version}"
+        try:
+            if ref.type is ObjectType.SECRET:
+                secret = await self.clients.secrets.get_secret(ref.name, version)
+                material = (secret.value or "").encode("utf-8")
+                del secret
+            elif ref.type is ObjectType.KEY:
+                key = (await self.clients.keys.get_key(ref.name, version)).key
+                fields = {name: getattr(key, name, None) for name in ("kty", "crv", "n", "e", "x", "y")}
+                material = json.dumps({k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()},
+                                      sort_keys=True, default=str).encode()
+            else:
+                certificate = await self.clients.certificates.get_certificate_version(ref.name, version)
+                material = bytes(certificate.cer or b"")
+        except HttpResponseError as exc:
+            if exc.status_code == 403 and "disabled" in str(exc.message).lower():
+                return None
+            raise from_azure(exc, vault=self.label, operation="get", subject=subject) from exc
+        except AzureError as exc:
+            raise from_azure(exc, vault=self.label, operation="get", subject=subject) from exc
+        return hashlib.sha256(material).hexdigest()
 
     async def backup(self, ref: ObjectRef) -> bytes:
         if ref.type is ObjectType.SECRET:

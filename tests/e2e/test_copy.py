@@ -37,7 +37,8 @@ async def dst(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle:
 def copy_options(emulator: Emulator, tmp_path: Path, **overrides: object) -> CopyOptions:
     values: dict[str, object] = {
         "source": emulator.vaults["src"].url, "target": emulator.vaults["dst"].url,
-        "state": tmp_path / "journal.db", "types": (ObjectType.SECRET,), "connection": ConnectionOptions(ca_bundle=emulator.ca_file),
+        "state": tmp_path / "journal.db", "types": (ObjectType.SECRET,),
+        "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
     }
     values.update(overrides)
     return CopyOptions.model_validate(values)

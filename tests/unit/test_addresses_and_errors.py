@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import ssl
 from pathlib import Path
 
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-from kvmigrate.engine import default_state_path, is_selected
+from kvmigrate.engine import default_state_path
 from kvmigrate.errors import (
     BlobRefusedError,
     PermissionDeniedError,
@@ -18,6 +19,7 @@ from kvmigrate.errors import (
     VaultAddressError,
     from_azure,
 )
+from kvmigrate.inventory import is_selected
 from kvmigrate.vault.clients import check_ca_bundle, is_loopback, vault_url
 
 
@@ -91,7 +93,7 @@ class FakeResponse:
 
 
 def http_error(status: int, code: str, message: str) -> HttpResponseError:
-    body = '{"error":{"code":"%s","message":"%s"}}' % (code, message)
+    body = json.dumps({"error": {"code": code, "message": message}})
     return HttpResponseError(response=FakeResponse(status, body))  # type: ignore[arg-type]
 
 

@@ -1,0 +1,63 @@
+"""``kvmigrate plan``: read both vaults (list and get only, under the same limiter as copy) and build a Plan.
+
+Reads: one listing pass per type on each vault (the target's deleted objects included), the version list of every
+selected source object (its count decides ``too-many-versions``), and the version list of each name present in both
+vaults (to tell ``already-copied`` from ``skip-existing``). Never a backup, restore or any write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+from azure.core.credentials_async import AsyncTokenCredential
+
+from kvmigrate.inventory import TargetIndex, is_selected
+from kvmigrate.options import CopyOptions
+from kvmigrate.plan import Plan, PlanItem, decide, pages
+from kvmigrate.vault.adapter import Listed, VaultAdapter
+from kvmigrate.vault.pair import VaultPair, vault_pair_urls
+
+
+async def build_plan(options: CopyOptions, *, credential: AsyncTokenCredential | None = None) -> Plan:
+    """Plan a copy of ``options.source`` into ``options.target`` without writing anything."""
+    source_url, target_url = vault_pair_urls(options.source, options.target)
+    plan = Plan(source_url, target_url, options.rps)
+    async with VaultPair(source_url, target_url, connection=options.connection, rps=options.rps,
+                         credential=credential) as vaults:
+        index = await TargetIndex.load(vaults.target, options.types)
+        target_counts = Counter(object_type for object_type, _ in index.active)
+        deleted_counts = Counter(object_type for object_type, _ in index.deleted)
+        plan.target_pages = sum(pages(target_counts[t]) + pages(deleted_counts[t]) for t in options.types)
+        gate = asyncio.Semaphore(options.concurrency)
+        listed_counts: Counter[str] = Counter()
+        async with asyncio.TaskGroup() as group:
+            for object_type in options.types:
+                async for listed in vaults.source.list_objects(object_type):
+                    listed_counts[object_type] += 1
+                    await gate.acquire()
+                    group.create_task(_plan_one(plan, listed, index, vaults.source, vaults.target, options, gate))
+        plan.source_pages = sum(pages(listed_counts[t]) for t in options.types)
+    plan.items.sort(key=lambda item: (item.type, item.name.lower()))
+    return plan
+
+
+async def _plan_one(plan: Plan, listed: Listed, index: TargetIndex, source: VaultAdapter, target: VaultAdapter,
+                    options: CopyOptions, gate: asyncio.Semaphore) -> None:
+    try:
+        ref = listed.ref
+        selected = is_selected(ref.name, options.include, options.exclude)
+        source_versions: list[str] | None = None
+        target_versions: list[str] = []
+        if selected and not listed.managed:
+            source_versions = await source.versions(ref)
+            if (ref.type, ref.key) in index.active:
+                target_versions = await target.versions(ref)
+        decision = decide(ref, options=options, managed=listed.managed, selected=selected,
+                          source_versions=source_versions, target_versions=target_versions,
+                          target_deleted=(ref.type, ref.key) in index.deleted)
+        plan.items.append(PlanItem(ref.type.value, ref.name,
+                                   len(source_versions) if source_versions is not None else None,
+                                   listed.enabled, decision.action, decision.reason))
+    finally:
+        gate.release()
