@@ -50,9 +50,8 @@ async def fill(url: str, credential: DefaultAzureCredential, ca: str) -> None:
                 else:
                     await keys.create_rsa_key(f"wrapping-key-{i}", size=2048)
         for i in range(CERTIFICATES):
-            poller = await certificates.begin_create_certificate(f"tls-cert-{i}", CertificatePolicy.get_default(),
-                                                                 _polling_interval=0.2)
-            await poller.result()
+            await certificates.create_certificate(f"tls-cert-{i}", CertificatePolicy.get_default(),
+                                                  _polling_interval=0.2)
 
 
 async def describe(label: str, url: str, credential: DefaultAzureCredential, ca: str) -> None:

@@ -99,7 +99,7 @@ class Plan:
 
     def eta_seconds(self) -> float:
         """Both vaults work in parallel: the busier one at ``rps`` bounds the run."""
-        return round(max(self.requests().values(), default=0) / self.rps, 1)
+        return round(max(self.requests().values(), default=0) / self.rps, 2)
 
     def warnings(self) -> list[str]:
         notes = []

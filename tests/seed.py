@@ -59,9 +59,7 @@ async def seed_mixed(clients: VaultClients, *, secrets: int = 200, certificates:
         seeded.keys.append(name)
     for i in range(certificates):
         name = f"cert-{i}"
-        poller = await clients.certificates.begin_create_certificate(
-            name, CertificatePolicy.get_default(), _polling_interval=0.1)
-        await poller.result()
+        await clients.certificates.create_certificate(name, CertificatePolicy.get_default(), _polling_interval=0.1)
         seeded.certificates.append(name)
     return seeded
 

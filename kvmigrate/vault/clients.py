@@ -106,7 +106,7 @@ class VaultClients:
 
 
 def build_clients(url: str, credential: AsyncTokenCredential, *, ca_bundle: Path | None = None,
-                  limiter: AdaptiveRateLimiter | None = None, retry_total: int = 4) -> VaultClients:
+                  limiter: AdaptiveRateLimiter | None = None, retry_total: int = 10) -> VaultClients:
     """Create the three clients of the vault at ``url`` (already normalised by :func:`vault_url`).
 
     The limiter goes in the ``custom_hook_policy`` slot. Key Vault clients build their own policy list, and azure-core
@@ -121,7 +121,10 @@ def build_clients(url: str, credential: AsyncTokenCredential, *, ca_bundle: Path
         settings: dict[str, Any] = {
             "connection_verify": verify,
             "verify_challenge_resource": not is_loopback(url),
+            # GETs (listings, version lists) ride out a throttled 10-second window: 0.8 s doubling, capped at 16 s.
             "retry_total": retry_total,
+            "retry_backoff_max": 16,
+            "retry_status": retry_total,
         }
         if limiter is not None:
             settings["custom_hook_policy"] = RateLimitPolicy(limiter)

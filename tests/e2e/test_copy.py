@@ -37,7 +37,7 @@ async def dst(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle:
 def copy_options(emulator: Emulator, tmp_path: Path, **overrides: object) -> CopyOptions:
     values: dict[str, object] = {
         "source": emulator.vaults["src"].url, "target": emulator.vaults["dst"].url,
-        "state": tmp_path / "journal.db", "types": (ObjectType.SECRET,),
+        "state": tmp_path / "journal.db",
         "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
     }
     values.update(overrides)
@@ -183,8 +183,9 @@ async def test_cli_resumes_after_sigkill_without_redoing_finished_objects(
     process.send_signal(signal.SIGKILL)
     process.wait()
     import sqlite3
+    from contextlib import closing
 
-    with sqlite3.connect(state) as db:
+    with closing(sqlite3.connect(state)) as db:
         done_before = {row[0].lower() for row in db.execute("SELECT name FROM item WHERE state = 'done'")}
     assert 0 < len(done_before) < 120
     emulator.vaults["src"].vault.stats.reset()

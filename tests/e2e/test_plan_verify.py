@@ -53,8 +53,7 @@ async def test_plan_shows_every_action_and_writes_nothing(emulator: Emulator, sr
         huge.add(Version(id=new_version_id(), created=1, updated=1, data={"value": str(i)}))
     await src.secrets.set_secret("skipme-1", "v")
     await src.keys.create_ec_key("k1")
-    cert = await src.certificates.begin_create_certificate("c1", _default_policy(), _polling_interval=0.1)
-    await cert.result()
+    await src.certificates.create_certificate("c1", _default_policy(), _polling_interval=0.1)
     copied_before = await CopyEngine(options(emulator, tmp_path, include=("p-0003",))).run()
     assert copied_before.copied == 1
     for vault in ("src", "dst"):

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
 from azure.identity.aio import DefaultAzureCredential
@@ -176,8 +178,13 @@ async def test_backup_of_more_than_500_versions_is_refused(src: VaultClients, em
     assert err.value.status_code == 400 and "500 versions" in str(err.value.message)
 
 
-async def test_backup_blob_is_base64url_on_the_wire(src: VaultClients) -> None:
+async def test_backup_blob_is_base64url_on_the_wire(src: VaultClients, emulator: Emulator) -> None:
     await src.secrets.set_secret("wire", "v")
-    raw = await src.secrets._client.backup_secret("wire")
-    assert "=" not in raw.value and "+" not in raw.value and "/" not in raw.value
-    assert base64.urlsafe_b64decode(raw.value + "==")[0] == 0x29
+    token, _ = emulator.authority.issue("https://vault.azure.net")
+    context = ssl.create_default_context(cafile=str(emulator.ca_file))
+    async with aiohttp.ClientSession() as session, session.post(
+            f"{src.url}/secrets/wire/backup?api-version=7.5", ssl=context,
+            headers={"Authorization": f"Bearer {token}"}) as response:
+        value = (await response.json())["value"]
+    assert "=" not in value and "+" not in value and "/" not in value
+    assert base64.urlsafe_b64decode(value + "==")[0] == 0x29
