@@ -22,7 +22,8 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     """The closing table: outcomes per type, then failures (one line each), then totals."""
     data: dict[str, Any] = summary.as_dict()
     title = "kvmigrate copy (dry run: nothing was written)" if summary.dry_run else "kvmigrate copy"
-    table = Table(title=f"{title}: {summary.source} → {summary.target}", title_justify="left")
+    console.print(f"{title}: {summary.source} → {summary.target}", highlight=False, soft_wrap=True)
+    table = Table()
     outcomes = sorted({outcome for counts in summary.per_type.values() for outcome in counts})
     table.add_column("type")
     for outcome in outcomes:
@@ -32,7 +33,7 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     if summary.per_type:
         console.print(table)
     else:
-        console.print(f"{title}: nothing selected in {summary.source}")
+        console.print("nothing selected in the source")
     for failure in summary.failures:
         console.print(f"[red]failed[/red] {failure.type} {failure.name}: {failure.error}", markup=True,
                       highlight=False, soft_wrap=True)
@@ -72,7 +73,8 @@ def plan_markdown(plan: Plan) -> str:
 def print_plan(console: Console, plan: Plan, *, limit: int = 200) -> None:
     """The plan as tables: what needs attention first, then counts, then the cost."""
     summary = plan.summary()
-    table = Table(title=f"kvmigrate plan: {plan.source} → {plan.target}", title_justify="left")
+    console.print(f"kvmigrate plan: {plan.source} → {plan.target}", highlight=False, soft_wrap=True)
+    table = Table()
     for column in ("type", "name", "versions", "enabled", "action", "reason"):
         table.add_column(column, overflow="fold")
     shown = [i for i in plan.items if i.action.value != "copy"][:limit] or plan.items[:limit]
