@@ -226,7 +226,7 @@ def _x509_of(cert: x509.Certificate) -> JsonBody:
                   if getattr(usage, attr)]
     props["key_usage"] = names
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    props["validity_months"] = max(1, round(lifetime.days / 30.436875))
+    props["validity_months"] = max(1, round(lifetime.days * 12 / 365))  # 36500 days → 1200 (recording)
     constraints = _extension(cert, x509.BasicConstraints)
     props["basic_constraints"] = {"ca": bool(constraints is not None and constraints.ca)}
     return props
@@ -464,7 +464,7 @@ def _no_running_operation(vault: Vault, name: str) -> Item | None:
         if op and op["status"] == "inProgress":
             # Guess at status and wording: the facts sheet has no recording of a second create while one is pending.
             raise KeyVaultError(409, "Conflict", f"Certificate {name} has a pending certificate operation; wait "
-                                                 "for it to complete, or delete it, before creating a new version.")
+                                                 "for it to complete, or delete it, before adding a new version.")
     return existing
 
 
@@ -486,12 +486,13 @@ async def create_certificate(vault: Vault, call: Call) -> Reply:
         key = _reusable_key(vault, name, key_props) or material.generate_key(
             key_props["kty"], size=key_props["key_size"], crv=key_props.get("crv"))
         csr = material.certificate_signing_request(key, subject=subject)
-        cert = material.self_signed_certificate(
-            key, subject=subject, dns_names=sans.get("dns_names"), validity_months=x509_props["validity_months"],
-            ekus=x509_props["ekus"], key_usage=x509_props["key_usage"],
-            not_before=datetime.now(UTC) - BACKDATE) if is_self else None
-        secret = material.export_secret_value(key, cert, [], content_type=policy["secret_props"]["contentType"]) \
-            if cert is not None else ""
+        cert: x509.Certificate | None = None
+        secret = ""  # an outside CA's certificate arrives with the merge
+        if is_self:  # signed now, shown once the operation completes
+            cert = material.self_signed_certificate(
+                key, subject=subject, dns_names=sans.get("dns_names"), validity_months=x509_props["validity_months"],
+                ekus=x509_props["ekus"], key_usage=x509_props["key_usage"], not_before=datetime.now(UTC) - BACKDATE)
+            secret = material.export_secret_value(key, cert, [], content_type=policy["secret_props"]["contentType"])
     except material.MaterialError as exc:
         raise bad_parameter(str(exc)) from exc
     data = _certificate_data(cert, pending=True) if cert is not None else {"pending": True}
@@ -536,7 +537,7 @@ async def import_certificate(vault: Vault, call: Call) -> Reply:
         key, cert, chain = material.load_certificate_import(value, password=password, content_type=hint)
     except material.MaterialError as exc:
         raise bad_parameter(str(exc)) from exc
-    existing = vault.certificates.find(name)
+    existing = _no_running_operation(vault, name)
     stamp = now()
     default_type = material.PEM_CONTENT_TYPE if _is_pem(value) else material.PKCS12_CONTENT_TYPE
     policy = _policy(raw_policy, x509_props=_x509_of(cert),

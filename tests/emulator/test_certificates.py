@@ -22,6 +22,7 @@ from azure.keyvault.certificates import (
     CertificateOperation,
     CertificatePolicy,
     CertificatePolicyAction,
+    KeyCurveName,
     KeyType,
     KeyUsageType,
     KeyVaultCertificate,
@@ -146,6 +147,25 @@ async def test_self_signed_create_makes_managed_key_and_secret(src: VaultClients
     public = parsed.public_key()
     assert isinstance(public, rsa.RSAPublicKey)
     assert int.from_bytes(managed_key.key.n, "big") == public.public_numbers().n
+
+
+async def test_ec_policy_and_key_reuse(src: VaultClients) -> None:
+    policy = CertificatePolicy(issuer_name=WellKnownIssuerNames.self, subject="CN=ec.example", key_type=KeyType.ec,
+                               key_curve_name=KeyCurveName.p_384, reuse_key=True, san_dns_names=["ec.example"])
+    first = await create(src, "ec", policy)
+    second = await create(src, "ec", policy)
+    assert first.policy and first.policy.key_type == KeyType.ec and first.policy.key_curve_name == KeyCurveName.p_384
+    assert first.cer and second.cer and first.properties.version != second.properties.version
+    old, new = (x509.load_der_x509_certificate(bytes(c.cer)) for c in (first, second))
+    assert spki(old.public_key()) == spki(new.public_key())  # reuse_key keeps the key pair across versions
+    names = new.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert names.get_values_for_type(x509.DNSName) == ["ec.example"]
+    ec_key = await src.keys.get_key("ec")
+    assert ec_key.key.kty == "EC" and ec_key.key.crv == "P-384" and ec_key.key.key_ops == ["sign", "verify"]
+    with pytest.raises(HttpResponseError) as bad:
+        await src.certificates.create_certificate("bad", CertificatePolicy(issuer_name="Self", subject="CN=x",
+                                                                           key_size=1024), _polling_interval=POLL)
+    assert bad.value.status_code == 400
 
 
 async def test_issuance_is_pending_until_the_delay(src: VaultClients, monkeypatch: pytest.MonkeyPatch) -> None:
