@@ -214,6 +214,7 @@ class CopyEngine:
                     self._finish(ref, Outcome.COPIED)
                     continue
                 blob = await self.source.backup(ref)
+                log.debug("backed up %s (%d bytes)", ref, len(blob))
                 self.journal.mark(ref, ItemState.BACKED_UP)
             except VaultError as error:
                 if error.is_fatal:
@@ -260,6 +261,7 @@ class CopyEngine:
             try:
                 self.journal.mark(ref, ItemState.RESTORING)
                 await self._restore(ref, blob)
+                log.debug("restored %s", ref)
                 self._finish(ref, Outcome.COPIED)
             except VaultError as error:
                 if error.is_fatal:
@@ -295,6 +297,7 @@ class CopyEngine:
         return True
 
     def _finish(self, ref: ObjectRef, outcome: Outcome) -> None:
+        log.info("%s: %s", ref, outcome.value)
         summary = self.summary
         if self.options.dry_run:  # nothing was written; the journal is a throwaway one
             label = "would-copy" if outcome is Outcome.COPIED else outcome.value
