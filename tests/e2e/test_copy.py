@@ -267,3 +267,36 @@ async def test_secret_values_never_reach_output_journal_or_log(emulator: Emulato
         for value in canaries:
             assert value not in blob  # ...never their values
         assert "Bearer" not in blob and "emu1." not in blob  # nor tokens
+
+
+@pytest.mark.parametrize("case", ["tls", "unreachable", "no-credential", "foreign-tenant-token"])
+async def test_connection_problems_give_one_clear_line(emulator: Emulator, tmp_path: Path, case: str) -> None:
+    import socket
+
+    src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
+    env = cli_env(emulator)
+    args = ["copy", src_url, dst_url]
+    expected = ""
+    if case == "tls":
+        env.pop("KVMIGRATE_CA_BUNDLE")
+        expected = "TLS verification failed"
+    elif case == "unreachable":
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            free_port = sock.getsockname()[1]
+        args = ["copy", f"https://127.0.0.1:{free_port}", dst_url]
+        expected = "unreachable"
+    elif case == "no-credential":
+        env.pop("IDENTITY_ENDPOINT")
+        env.pop("IDENTITY_HEADER")
+        env["PATH"] = "/nonexistent"  # no az / azd / pwsh to fall back on
+        expected = "cannot get a token"
+    else:
+        env["IDENTITY_HEADER"] = "wrong"
+        expected = "cannot get a token"
+    result = await _in_thread(subprocess.run, [sys.executable, "-m", "kvmigrate", *args], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=300)
+    assert result.returncode == 1, result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("kvmigrate: error:") and expected in last, result.stderr
+    assert "Traceback" not in result.stderr

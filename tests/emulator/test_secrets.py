@@ -188,3 +188,21 @@ async def test_backup_blob_is_base64url_on_the_wire(src: VaultClients, emulator:
         value = (await response.json())["value"]
     assert "=" not in value and "+" not in value and "/" not in value
     assert base64.urlsafe_b64decode(value + "==")[0] == 0x29
+
+
+async def test_purge_protection_and_soft_delete_off(src: VaultClients, emulator: Emulator) -> None:
+    settings = emulator.vaults["src"].vault.settings
+    settings.purge_protection = True
+    await src.secrets.set_secret("kept", "v")
+    deleted = await src.secrets.delete_secret("kept", _polling_interval=0.05)
+    assert deleted.properties.recovery_level == "Recoverable"
+    with pytest.raises(HttpResponseError) as err:
+        await src.secrets.purge_deleted_secret("kept")
+    assert err.value.status_code == 403 and "purge protection" in str(err.value.message)
+    settings.purge_protection = False
+    settings.soft_delete_days = 0
+    created = await src.secrets.set_secret("gone-for-good", "v")
+    assert created.properties.recovery_level == "Purgeable"
+    await src.secrets._client.delete_secret("gone-for-good")
+    with pytest.raises(ResourceNotFoundError):
+        await src.secrets.get_deleted_secret("gone-for-good")
