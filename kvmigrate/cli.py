@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import logging
 import os
 import signal
@@ -206,15 +207,20 @@ def copy(source: str, target: str, state: Path | None, restart: bool, dry_run: b
     Exit codes: 0 nothing failed (skips are not failures), 1 some objects failed,
                 2 bad usage or input, 130 interrupted (rerun the same command to resume).
     """
-    from kvmigrate.engine import CopyEngine
-    from kvmigrate.progress import ProgressDisplay
-    from kvmigrate.report import print_summary, summary_json
-
     setup_logging(verbose, log_file)
     options = copy_options(source, target, state=state, restart=restart, **flags)
     if dry_run:
         show_plan(options, output)
         return
+    run_engine(options, output)
+
+
+def run_engine(options: CopyOptions, output: str) -> None:
+    """Run copy, backup or restore with progress and a summary; exit with the run's code."""
+    from kvmigrate.engine import CopyEngine
+    from kvmigrate.progress import ProgressDisplay
+    from kvmigrate.report import print_summary, summary_json
+
     err_console = Console(stderr=True)
     out_console = Console()
 
@@ -235,8 +241,8 @@ def copy(source: str, target: str, state: Path | None, restart: bool, dry_run: b
     else:
         print_summary(out_console, summary)
     if summary.interrupted:
-        click.echo("kvmigrate: interrupted; rerun the same command to resume (finished objects are not copied "
-                   "again)", err=True)
+        click.echo(f"kvmigrate: interrupted; rerun the same command to resume (finished objects are not "
+                   f"{'copied' if options.operation == 'copy' else options.operation + 'd'} again)", err=True)
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(1 if summary.failed else 0)
 
@@ -278,6 +284,9 @@ def plan(source: str, target: str, output_file: Path | None, verbose: bool, log_
          **flags: Any) -> None:
     """Show what `kvmigrate copy SOURCE TARGET` would do, object by object, without writing anything.
 
+    SOURCE may also be an archive directory (from `kvmigrate backup`): then it shows what `kvmigrate restore`
+    would do.
+
     It only lists and reads (never backup, restore or any write), under the same per-vault rate limit as copy.
     Actions: copy, already-copied (the target holds the same version ids), skip-existing / conflict-existing
     (an active object of that name), conflict-deleted (soft-deleted in the target), recover-deleted /
@@ -288,8 +297,11 @@ def plan(source: str, target: str, output_file: Path | None, verbose: bool, log_
     -o table (default), json (items + summary with counts, requests, eta_seconds) or markdown (for a
     change ticket). Exit 0 when the plan was made, whatever it contains; 2 on bad usage.
     """
+    from kvmigrate.archive import is_archive_reference
+
     setup_logging(verbose, log_file)
-    show_plan(copy_options(source, target, **flags), output, output_file)
+    operation = "restore" if is_archive_reference(source) else "copy"
+    show_plan(copy_options(source, target, operation=operation, **flags), output, output_file)
 
 
 @main.command()
@@ -328,6 +340,88 @@ def verify(source: str, target: str, types: str, include: tuple[str, ...], exclu
     else:
         print_verify(Console(), report)
     sys.exit(0 if report.ok else 1)
+
+
+@main.command()
+@click.argument("source")
+@click.argument("archive", type=click.Path(file_okay=False, path_type=Path))
+@selection_options
+@click.option("--concurrency", type=click.IntRange(1, 512), default=32, show_default=True,
+              help="Objects in flight per stage.")
+@click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
+              help="HTTP attempts per second on the source vault.")
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<archive>.db].")
+@click.option("--restart", is_flag=True, help="Discard the journal and start over.")
+@common_options
+@handle_errors
+def backup(source: str, archive: Path, state: Path | None, restart: bool, verbose: bool, log_file: Path | None,
+           output: str, **flags: Any) -> None:
+    """Back up every object of SOURCE into the directory ARCHIVE (one blob file per object + manifest.json).
+
+    The blobs are Key Vault's own encrypted backups, exactly as returned; they restore only into a vault of the
+    same Azure subscription and geography. The directory is 0700 and every file 0600. A rerun continues an
+    interrupted backup; finished objects are not backed up again.
+
+    \b
+    Exit codes: 0 nothing failed, 1 some objects failed, 2 bad usage or input, 130 interrupted.
+    """
+    setup_logging(verbose, log_file)
+    run_engine(copy_options(source, str(archive), operation="backup", state=state, restart=restart, **flags),
+               output)
+
+
+@main.command()
+@click.argument("archive", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("target")
+@selection_options
+@decision_options
+@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
+              help="Journal file (SQLite) [default: ./.kvmigrate/<archive>__<target>.db].")
+@click.option("--restart", is_flag=True, help="Discard the journal and start over.")
+@click.option("--dry-run", is_flag=True, help="Print the plan (as `kvmigrate plan ARCHIVE TARGET`) and write nothing.")
+@common_options
+@handle_errors
+def restore(archive: Path, target: str, state: Path | None, restart: bool, dry_run: bool, verbose: bool,
+            log_file: Path | None, output: str, **flags: Any) -> None:
+    """Restore every object of the directory ARCHIVE (from `kvmigrate backup`) into TARGET.
+
+    Each blob is checked against the SHA-256 in the manifest before it is sent: a tampered or truncated blob is
+    reported as failed and the others continue. Conflicts, journal and resume work as for copy.
+
+    \b
+    Exit codes: 0 nothing failed, 1 some objects failed, 2 bad usage or input, 130 interrupted.
+    """
+    setup_logging(verbose, log_file)
+    options = copy_options(str(archive), target, operation="restore", state=state, restart=restart, **flags)
+    if dry_run:
+        show_plan(options, output)
+        return
+    run_engine(options, output)
+
+
+@main.group()
+def archive() -> None:
+    """Look into archives written by `kvmigrate backup`."""
+
+
+@archive.command()
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
+              help="A table for people, the manifest as JSON for machines.")
+@handle_errors
+def inspect(path: Path, output: str) -> None:
+    """List what the archive at PATH holds: source vault, creation time, and every object with its versions."""
+    from kvmigrate.archive import Archive
+    from kvmigrate.report import print_archive
+
+    loaded = Archive.load(path)
+    if output == "json":
+        click.echo(json.dumps({"source": loaded.source, "created": loaded.created, "complete": loaded.complete,
+                               "tool_version": loaded.tool_version,
+                               "objects": [e.as_dict() for e in loaded.entries.values()]}, indent=2))
+    else:
+        print_archive(Console(), loaded)
 
 
 @main.command()

@@ -23,13 +23,14 @@ from typing import Any, Protocol
 
 from azure.core.credentials_async import AsyncTokenCredential
 
-from kvmigrate.errors import KvmigrateError, ObjectConflictError, VaultError
+from kvmigrate.endpoints import Endpoints, endpoint_labels
+from kvmigrate.errors import KvmigrateError, ObjectConflictError
 from kvmigrate.inventory import TargetIndex, is_selected
 from kvmigrate.journal import Journal
 from kvmigrate.models import Action, ItemState, ObjectRef, ObjectType, Outcome
 from kvmigrate.options import CopyOptions
 from kvmigrate.plan import decide
-from kvmigrate.vault.pair import VaultPair, vault_pair_urls
+from kvmigrate.vault.adapter import Listed
 
 log = logging.getLogger(__name__)
 _OUTCOME_OF = {Action.ALREADY_COPIED: Outcome.ALREADY_COPIED, Action.SKIP_EXISTING: Outcome.SKIPPED_EXISTING,
@@ -69,6 +70,7 @@ class RunSummary:
     target: str
     state: Path
     dry_run: bool = False
+    operation: str = "copy"
     copied: int = 0
     already_copied: int = 0
     previously_done: int = 0
@@ -89,7 +91,7 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "source": self.source, "target": self.target, "dry_run": self.dry_run,
+            "operation": self.operation, "source": self.source, "target": self.target, "dry_run": self.dry_run,
             "copied": self.copied, "already_copied": self.already_copied,
             "previously_done": self.previously_done,
             "skipped": sum(self.skipped.values()), "skipped_by_reason": dict(self.skipped),
@@ -104,10 +106,11 @@ class RunSummary:
 
 
 def default_state_path(source_url: str, target_url: str, base: Path | None = None) -> Path:
-    """``./.kvmigrate/<source-host>__<target-host>.db``: one journal per vault pair."""
+    """``./.kvmigrate/<source>__<target>.db``: one journal per pair of ends (vault hosts or archive paths)."""
 
-    def slug(url: str) -> str:
-        return url.removeprefix("https://").replace(":", "_").replace("/", "_").replace("[", "").replace("]", "")
+    def slug(label: str) -> str:
+        text = label.removeprefix("https://").strip("/")
+        return "".join(c if c.isalnum() or c in ".-" else "_" for c in text)[-80:]
 
     return (base or Path.cwd()) / ".kvmigrate" / f"{slug(source_url)}__{slug(target_url)}.db"
 
@@ -121,13 +124,14 @@ class CopyEngine:
         self.options = options
         self.events: EngineEvents = events or NoEvents()
         self.stop = stop or asyncio.Event()
-        self.source_url, self.target_url = vault_pair_urls(options.source, options.target)
+        self.source_url, self.target_url = endpoint_labels(options.operation, options.source, options.target)
         self.state_path = options.state or default_state_path(self.source_url, self.target_url, state_base)
-        self.summary = RunSummary(self.source_url, self.target_url, self.state_path, dry_run=options.dry_run)
+        self.summary = RunSummary(self.source_url, self.target_url, self.state_path, dry_run=options.dry_run,
+                                  operation=options.operation)
         self.purged: set[tuple[ObjectType, str]] = set()
-        self.vaults = VaultPair(self.source_url, self.target_url, connection=options.connection, rps=options.rps,
-                                credential=credential)
-        self.limiters = self.vaults.limiters
+        self.ends = Endpoints(options.operation, options.source, options.target, connection=options.connection,
+                              rps=options.rps, credential=credential)
+        self.limiters = self.ends.limiters
 
     async def run(self) -> RunSummary:
         """Run to completion (or until ``stop`` is set); fatal vault errors are raised, per-object ones counted."""
@@ -143,22 +147,25 @@ class CopyEngine:
 
     async def _run_with_journal(self, state_path: Path) -> None:
         options = self.options
-        with Journal.open(state_path, source=self.source_url, target=self.target_url, operation="copy",
+        with Journal.open(state_path, source=self.source_url, target=self.target_url, operation=options.operation,
                           restart=options.restart) as journal:
             self.journal = journal
-            async with self.vaults as vaults:
-                self.source, self.target = vaults.source, vaults.target
+            async with self.ends as ends:
+                self.source, self.target = ends.source, ends.target
                 try:
                     await self._execute()
                 finally:
-                    self.summary.requests = vaults.requests()
-                    self.summary.throttled = vaults.throttled()
+                    self.summary.requests = ends.requests()
+                    self.summary.throttled = ends.throttled()
+                if ends.archive is not None and options.operation == "backup" and not options.dry_run:
+                    finished = not self.stop.is_set() and not self.summary.failures
+                    ends.archive.write_manifest(complete=finished)
 
     async def _execute(self) -> None:
         concurrency = self.options.concurrency
         self.index = await TargetIndex.load(self.target, self.options.types)
-        todo: asyncio.Queue[ObjectRef | None] = asyncio.Queue(maxsize=4 * concurrency)
-        blobs: asyncio.Queue[tuple[ObjectRef, bytes] | None] = asyncio.Queue(maxsize=concurrency)
+        todo: asyncio.Queue[Listed | None] = asyncio.Queue(maxsize=4 * concurrency)
+        blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None] = asyncio.Queue(maxsize=concurrency)
         try:
             async with asyncio.TaskGroup() as group:
                 group.create_task(self._produce(todo, concurrency))
@@ -176,7 +183,7 @@ class CopyEngine:
             raise _first_expected(group_error) from None
 
     # -- stage 1: inventory ----------------------------------------------------------------------------------------
-    async def _produce(self, todo: asyncio.Queue[ObjectRef | None], workers: int) -> None:
+    async def _produce(self, todo: asyncio.Queue[Listed | None], workers: int) -> None:
         try:
             for object_type in self.options.types:
                 async for listed in self.source.list_objects(object_type):
@@ -194,17 +201,19 @@ class CopyEngine:
                         continue
                     if record is None:
                         self.journal.record_pending(ref, ())
-                    await todo.put(ref)
+                    await todo.put(listed)
         finally:
             for _ in range(workers):
                 await todo.put(None)
 
     # -- stage 2: decide and back up -------------------------------------------------------------------------------
-    async def _backup_worker(self, todo: asyncio.Queue[ObjectRef | None],
-                             blobs: asyncio.Queue[tuple[ObjectRef, bytes] | None]) -> None:
-        while (ref := await todo.get()) is not None:
+    async def _backup_worker(self, todo: asyncio.Queue[Listed | None],
+                             blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None]) -> None:
+        while (listed := await todo.get()) is not None:
             if self.stop.is_set():
                 continue  # leave it pending: a rerun picks it up
+            ref = listed.ref
+            versions: tuple[str, ...] = ()
             try:
                 outcome = await self._decide(ref)
                 if outcome is not None:
@@ -213,15 +222,17 @@ class CopyEngine:
                 if not await self._gate(f"copy {ref}", _nothing):
                     self._finish(ref, Outcome.COPIED)
                     continue
+                if self.target.wants_versions:
+                    versions = tuple(await self.source.versions(ref))
                 blob = await self.source.backup(ref)
                 log.debug("backed up %s (%d bytes)", ref, len(blob))
                 self.journal.mark(ref, ItemState.BACKED_UP)
-            except VaultError as error:
+            except KvmigrateError as error:
                 if error.is_fatal:
                     raise
                 self._fail(ref, error)
                 continue
-            await blobs.put((ref, blob))
+            await blobs.put((listed, blob, versions))
 
     async def _decide(self, ref: ObjectRef) -> Outcome | None:
         """Settle what the target already holds (through ``plan.decide``); None means: copy it."""
@@ -255,27 +266,28 @@ class CopyEngine:
         return _OUTCOME_OF[action]
 
     # -- stage 3: restore ------------------------------------------------------------------------------------------
-    async def _restore_worker(self, blobs: asyncio.Queue[tuple[ObjectRef, bytes] | None]) -> None:
+    async def _restore_worker(self, blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None]) -> None:
         while (entry := await blobs.get()) is not None:
-            ref, blob = entry
+            listed, blob, versions = entry
+            ref = listed.ref
             try:
                 self.journal.mark(ref, ItemState.RESTORING)
-                await self._restore(ref, blob)
+                await self._restore(ref, blob, versions, listed.enabled)
                 log.debug("restored %s", ref)
                 self._finish(ref, Outcome.COPIED)
-            except VaultError as error:
+            except KvmigrateError as error:
                 if error.is_fatal:
                     raise
                 self._fail(ref, error)
             finally:
                 del blob
 
-    async def _restore(self, ref: ObjectRef, blob: bytes) -> None:
+    async def _restore(self, ref: ObjectRef, blob: bytes, versions: tuple[str, ...], enabled: bool | None) -> None:
         deadline = time.monotonic() + PURGE_SETTLE_SECONDS
         just_purged = (ref.type, ref.key) in self.purged
         while True:
             try:
-                await self.target.restore(ref, blob)
+                await self.target.restore(ref, blob, versions=versions, enabled=enabled)
                 return
             except ObjectConflictError:
                 # Either an earlier attempt whose answer was lost already restored it, or a purge is settling.
@@ -320,7 +332,7 @@ class CopyEngine:
         summary.count(ref, outcome.value)
         self.events.on_finished(ref, outcome.value)
 
-    def _fail(self, ref: ObjectRef, error: VaultError) -> None:
+    def _fail(self, ref: ObjectRef, error: KvmigrateError) -> None:
         log.warning("%s failed: %s", ref, error)
         self.summary.failures.append(Failure(ref.type.value, ref.name, str(error)))
         self.summary.count(ref, Outcome.FAILED.value)

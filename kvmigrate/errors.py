@@ -3,15 +3,18 @@
 KvmigrateError                   base; ``exit_code`` is what the CLI exits with, ``str()`` the one line it prints
 ├── UsageError                   bad input the user can fix (exit 2): an address, an option, a file
 │   ├── VaultAddressError        a SOURCE/TARGET that is not a vault name or an https URL
-│   └── SameVaultError           source and target are one vault
-├── JournalError                 the state file is corrupt, of another run, or unwritable (defined in journal.py)
+│   ├── SameVaultError           source and target are one vault
+│   ├── JournalError             the state file is corrupt, of another run, or unwritable (journal.py)
+│   └── ArchiveError             the archive has no manifest, is damaged, or of a newer format (archive.py)
+├── ArchiveBlobError             one archived blob is missing or fails its SHA-256 (archive.py)
 └── VaultError                   a vault refused or failed an operation
     ├── VaultUnreachableError    DNS, connection refused, timeouts: nothing answered (fatal)
     ├── TlsVerificationError     the vault's certificate did not verify (fatal)
     ├── AuthenticationError      401 or no credential (fatal)
     ├── PermissionDeniedError    403 from access policy or RBAC (fatal: every object would fail the same way)
     ├── ObjectConflictError      409: the name is taken (active, soft-deleted, or just purged)
-    ├── BlobRefusedError         restore refused: other subscription/geography, or a corrupt blob
+    ├── BlobRefusedError         restore refused: a corrupt blob
+    │   └── WrongSecurityDomainError  the target is in another subscription or geography (fatal)
     ├── TooManyVersionsError     backup refused: more than 500 versions
     └── ObjectFailedError        anything else about one object (5xx after retries, 429 after retries, 404...)
 """
@@ -32,15 +35,20 @@ from azure.core.exceptions import (
 
 
 class KvmigrateError(Exception):
-    """Base of every expected failure; the CLI prints ``str(err)`` on one line, without a traceback."""
+    """Base of every expected failure; the CLI prints ``str(err)`` on one line, without a traceback.
+
+    ``is_fatal`` errors stop a run (every other object would fail the same way); the others fail one object.
+    """
 
     exit_code = 1
+    is_fatal = False
 
 
 class UsageError(KvmigrateError):
     """Bad input the user can fix: the message names it and says what to do."""
 
     exit_code = 2
+    is_fatal = True
 
 
 class VaultAddressError(UsageError):
@@ -57,8 +65,6 @@ class SameVaultError(UsageError):
 
 class VaultError(KvmigrateError):
     """A vault refused or failed an operation."""
-
-    is_fatal = False
 
     def __init__(self, message: str, *, vault: str, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -89,6 +95,12 @@ class ObjectConflictError(VaultError):
 
 class BlobRefusedError(VaultError):
     pass
+
+
+class WrongSecurityDomainError(BlobRefusedError):
+    """The target is in another subscription or geography: every blob will be refused the same way."""
+
+    is_fatal = True
 
 
 class TooManyVersionsError(VaultError):
@@ -163,7 +175,7 @@ def from_azure(exc: AzureError, *, vault: str, operation: str, subject: str) -> 
             return ObjectConflictError(f"vault {vault}: {subject} conflicts (409): {message}", vault=vault,
                                        status=status, code=code)
         if status == 400 and "decrypt backup blob" in message.lower():
-            return BlobRefusedError(
+            return WrongSecurityDomainError(
                 f"vault {vault} refused the backup of {subject}: backups restore only into a vault of the same Azure "
                 "subscription and geography; use a target in the same subscription and geography (or value mode)",
                 vault=vault, status=status, code=code)

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import fnmatch
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from kvmigrate.models import ObjectType
-from kvmigrate.vault.adapter import VaultAdapter
+
+if TYPE_CHECKING:
+    from kvmigrate.endpoints import Sink
 
 
 def is_selected(name: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
@@ -26,7 +29,7 @@ class TargetIndex:
     pages: int = 0
 
     @classmethod
-    async def load(cls, target: VaultAdapter, types: tuple[ObjectType, ...]) -> TargetIndex:
+    async def load(cls, target: Sink, types: tuple[ObjectType, ...]) -> TargetIndex:
         index = cls()
         for object_type in types:
             async for listed in target.list_objects(object_type):

@@ -28,8 +28,10 @@ class CopyOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    source: str = Field(description="Source vault name or https URL.")
-    target: str = Field(description="Target vault name or https URL.")
+    operation: Literal["copy", "backup", "restore"] = Field(
+        "copy", description="copy: vault → vault; backup: vault → archive directory; restore: archive → vault.")
+    source: str = Field(description="Source vault name or https URL (restore: the archive directory).")
+    target: str = Field(description="Target vault name or https URL (backup: the archive directory).")
     types: tuple[ObjectType, ...] = Field(ALL_TYPES, description="Object types to copy.")
     include: tuple[str, ...] = Field((), description="Glob(s) on names to include; empty = all (case-insensitive).")
     exclude: tuple[str, ...] = Field((), description="Glob(s) on names to exclude (after include).")

@@ -12,19 +12,18 @@ from collections import Counter
 
 from azure.core.credentials_async import AsyncTokenCredential
 
+from kvmigrate.endpoints import Endpoints, Sink, Source
 from kvmigrate.inventory import TargetIndex, is_selected
 from kvmigrate.options import CopyOptions
 from kvmigrate.plan import Plan, PlanItem, decide, pages
-from kvmigrate.vault.adapter import Listed, VaultAdapter
-from kvmigrate.vault.pair import VaultPair, vault_pair_urls
+from kvmigrate.vault.adapter import Listed
 
 
 async def build_plan(options: CopyOptions, *, credential: AsyncTokenCredential | None = None) -> Plan:
-    """Plan a copy of ``options.source`` into ``options.target`` without writing anything."""
-    source_url, target_url = vault_pair_urls(options.source, options.target)
-    plan = Plan(source_url, target_url, options.rps)
-    async with VaultPair(source_url, target_url, connection=options.connection, rps=options.rps,
-                         credential=credential) as vaults:
+    """Plan a copy (or a restore from an archive) into ``options.target`` without writing anything."""
+    async with Endpoints(options.operation, options.source, options.target, connection=options.connection,
+                         rps=options.rps, credential=credential) as vaults:
+        plan = Plan(vaults.source_label, vaults.target_label, options.rps)
         index = await TargetIndex.load(vaults.target, options.types)
         target_counts = Counter(object_type for object_type, _ in index.active)
         deleted_counts = Counter(object_type for object_type, _ in index.deleted)
@@ -42,7 +41,7 @@ async def build_plan(options: CopyOptions, *, credential: AsyncTokenCredential |
     return plan
 
 
-async def _plan_one(plan: Plan, listed: Listed, index: TargetIndex, source: VaultAdapter, target: VaultAdapter,
+async def _plan_one(plan: Plan, listed: Listed, index: TargetIndex, source: Source, target: Sink,
                     options: CopyOptions, gate: asyncio.Semaphore) -> None:
     try:
         ref = listed.ref

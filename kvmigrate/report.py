@@ -8,6 +8,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from kvmigrate.archive import Archive
 from kvmigrate.engine import RunSummary
 from kvmigrate.options import ALL_TYPES
 from kvmigrate.plan import Plan
@@ -21,7 +22,7 @@ def summary_json(summary: RunSummary) -> str:
 def print_summary(console: Console, summary: RunSummary) -> None:
     """The closing table: outcomes per type, then failures (one line each), then totals."""
     data: dict[str, Any] = summary.as_dict()
-    title = "kvmigrate copy (dry run: nothing was written)" if summary.dry_run else "kvmigrate copy"
+    title = f"kvmigrate {summary.operation}" + (" (dry run: nothing was written)" if summary.dry_run else "")
     console.print(f"{title}: {summary.source} → {summary.target}", highlight=False, soft_wrap=True)
     table = Table()
     outcomes = sorted({outcome for counts in summary.per_type.values() for outcome in counts})
@@ -119,3 +120,18 @@ def print_verify(console: Console, report: VerifyReport) -> None:
     console.print(f"verify {report.source} → {report.target}: {verdict}: {report.matched} matched, "
                   f"{len(report.missing)} missing, {len(report.different)} different, "
                   f"{len(report.unverified)} unverified", highlight=False, soft_wrap=True)
+
+
+def print_archive(console: Console, archive: Archive) -> None:
+    state = "complete" if archive.complete else "INCOMPLETE (the backup did not finish; rerun it)"
+    console.print(f"archive {archive.root}: backup of {archive.source} taken {archive.created} by kvmigrate "
+                  f"{archive.tool_version}; {state}", highlight=False, soft_wrap=True)
+    table = Table()
+    for column in ("type", "name", "versions", "enabled", "bytes", "sha256"):
+        table.add_column(column, overflow="fold")
+    for entry in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower())):
+        table.add_row(entry.type.value, entry.name, str(len(entry.versions)),
+                      "" if entry.enabled is None else str(entry.enabled).lower(), str(entry.size),
+                      entry.sha256[:16] + "…")
+    console.print(table)
+    console.print(f"{len(archive.entries)} objects", highlight=False)

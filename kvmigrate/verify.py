@@ -13,11 +13,11 @@ from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 
+from kvmigrate.endpoints import Endpoints
 from kvmigrate.inventory import is_selected
 from kvmigrate.models import ObjectRef, ObjectType
 from kvmigrate.options import ConnectionOptions
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
-from kvmigrate.vault.pair import VaultPair, vault_pair_urls
 
 COMPARED_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags", "thumbprint")
 
@@ -66,10 +66,10 @@ async def verify(source: str, target: str, *, types: tuple[ObjectType, ...], inc
                  connection: ConnectionOptions | None = None,
                  credential: AsyncTokenCredential | None = None) -> VerifyReport:
     """Compare every non-managed, selected source object with the target."""
-    source_url, target_url = vault_pair_urls(source, target)
-    report = VerifyReport(source_url, target_url)
     connection = connection or ConnectionOptions(ca_bundle=None, tenant_id=None)
-    async with VaultPair(source_url, target_url, connection=connection, rps=rps, credential=credential) as vaults:
+    async with Endpoints("copy", source, target, connection=connection, rps=rps, credential=credential) as vaults:
+        report = VerifyReport(vaults.source_label, vaults.target_label)
+        assert isinstance(vaults.source, VaultAdapter) and isinstance(vaults.target, VaultAdapter)
         gate = asyncio.Semaphore(concurrency)
         async with asyncio.TaskGroup() as group:
             for object_type in types:

@@ -168,7 +168,10 @@ class VaultAdapter:
         return await self._call("backup", str(ref),
                                 lambda: self.clients.certificates.backup_certificate(ref.name))
 
-    async def restore(self, ref: ObjectRef, blob: bytes) -> None:
+    wants_versions = False  # a vault learns versions from the blob itself
+
+    async def restore(self, ref: ObjectRef, blob: bytes, *, versions: tuple[str, ...] = (),
+                      enabled: bool | None = None) -> None:
         if ref.type is ObjectType.SECRET:
             await self._call("restore", str(ref), lambda: self.clients.secrets.restore_secret_backup(blob))
         elif ref.type is ObjectType.KEY:
