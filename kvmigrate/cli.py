@@ -82,6 +82,21 @@ def decision_options(command: F) -> F:
     return command
 
 
+def mode_options(command: F) -> F:
+    """--mode and --latest-only: how objects move (copy, plan, verify)."""
+    decorators = [
+        click.option("--mode", type=click.Choice(["backup", "value", "auto"]), default="backup", show_default=True,
+                     help="backup: Key Vault's backup blobs (same subscription and geography; every version keeps "
+                          "its id). value: recreate secrets and certificates from their values, any subscription, "
+                          "geography or tenant (keys cannot move). auto: backup, switching to value when the target "
+                          "refuses blobs."),
+        click.option("--latest-only", is_flag=True, help="Value mode: copy only each object's current version."),
+    ]
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a report file we create (0600), replacing any old one."""
     try:
@@ -189,6 +204,7 @@ def main() -> None:
 @click.argument("target")
 @selection_options
 @decision_options
+@mode_options
 @click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
               help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<target>.db].")
 @click.option("--restart", is_flag=True, help="Discard the journal and start over.")
@@ -199,9 +215,10 @@ def copy(source: str, target: str, state: Path | None, restart: bool, dry_run: b
          log_file: Path | None, output: str, **flags: Any) -> None:
     """Copy every secret, key and certificate (all versions) from SOURCE to TARGET by backup and restore.
 
-    SOURCE and TARGET are vault names (contoso → https://contoso.vault.azure.net) or https URLs. Both vaults must
-    be in the same Azure subscription and geography (a Key Vault backup restores nowhere else). Certificates carry
-    their keys and secrets; those are never copied on their own.
+    SOURCE and TARGET are vault names (contoso → https://contoso.vault.azure.net) or https URLs. In the default
+    backup mode both vaults must be in the same Azure subscription and geography (a Key Vault backup restores
+    nowhere else); --mode value crosses subscriptions, geographies and tenants for secrets and certificates.
+    Certificates carry their keys and secrets; those are never copied on their own.
 
     \b
     Exit codes: 0 nothing failed (skips are not failures), 1 some objects failed,
@@ -276,6 +293,7 @@ def show_plan(options: CopyOptions, output: str, output_file: Path | None = None
 @click.argument("target")
 @selection_options
 @decision_options
+@mode_options
 @click.option("--output-file", type=click.Path(dir_okay=False, path_type=Path),
               help="Write the plan to this file (0600) instead of stdout.")
 @common_options
@@ -309,6 +327,10 @@ def plan(source: str, target: str, output_file: Path | None, verbose: bool, log_
 @click.argument("target")
 @selection_options
 @click.option("--no-values", is_flag=True, help="Do not read secret values (for identities without get).")
+@click.option("--mode", type=click.Choice(["backup", "value"]), default="backup", show_default=True,
+              help="backup: compare by version ids; value: compare values and attributes version by version in "
+                   "creation order (after copy --mode value, where version ids differ).")
+@click.option("--latest-only", is_flag=True, help="Value mode: compare only each object's current version.")
 @click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
               help="Objects compared at once.")
 @click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
@@ -316,8 +338,8 @@ def plan(source: str, target: str, output_file: Path | None, verbose: bool, log_
 @common_options
 @handle_errors
 def verify(source: str, target: str, types: str, include: tuple[str, ...], exclude: tuple[str, ...],
-           no_values: bool, concurrency: int, rps: float, ca_bundle: Path | None, tenant_id: str | None,
-           verbose: bool, log_file: Path | None, output: str) -> None:
+           no_values: bool, mode: str, latest_only: bool, concurrency: int, rps: float, ca_bundle: Path | None,
+           tenant_id: str | None, verbose: bool, log_file: Path | None, output: str) -> None:
     """Prove TARGET holds every SOURCE object: same version ids, attributes, tags and material.
 
     Secret values are compared by SHA-256 digest in memory, never printed or written (--no-values skips them).
@@ -334,7 +356,7 @@ def verify(source: str, target: str, types: str, include: tuple[str, ...], exclu
     connection = ConnectionOptions(ca_bundle=ca_bundle, tenant_id=tenant_id)
     report = run_until_signal(lambda stop: run_verify(
         source, target, types=parse_types(types), include=include, exclude=exclude, no_values=no_values,
-        concurrency=concurrency, rps=rps, connection=connection))
+        by_value=mode == "value", latest_only=latest_only, concurrency=concurrency, rps=rps, connection=connection))
     if output == "json":
         click.echo(verify_json(report))
     else:

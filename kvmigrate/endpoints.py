@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from azure.core.credentials_async import AsyncTokenCredential
 
@@ -16,10 +16,12 @@ from kvmigrate.archive import Archive, ArchiveSink, ArchiveSource
 from kvmigrate.models import ObjectRef, ObjectType
 from kvmigrate.options import ConnectionOptions
 from kvmigrate.ratelimit import AdaptiveRateLimiter
+from kvmigrate.valuemode import ValueSink, ValueSource
 from kvmigrate.vault.adapter import Listed, VaultAdapter
 from kvmigrate.vault.clients import build_clients, vault_url
 from kvmigrate.vault.credential import default_credential
 from kvmigrate.vault.pair import vault_pair_urls
+from kvmigrate.vault.values import ValueAdapter
 
 Operation = Literal["copy", "backup", "restore"]
 
@@ -33,7 +35,7 @@ class Source(Protocol):
 
     async def versions(self, ref: ObjectRef) -> list[str]: ...
 
-    async def backup(self, ref: ObjectRef) -> bytes: ...
+    async def backup(self, ref: ObjectRef) -> Any: ...
 
 
 class Sink(Protocol):
@@ -48,7 +50,7 @@ class Sink(Protocol):
 
     async def versions(self, ref: ObjectRef) -> list[str]: ...
 
-    async def restore(self, ref: ObjectRef, blob: bytes, *, versions: tuple[str, ...] = (),
+    async def restore(self, ref: ObjectRef, blob: Any, *, versions: tuple[str, ...] = (),
                       enabled: bool | None = None) -> None: ...
 
     async def recover_deleted(self, ref: ObjectRef) -> None: ...
@@ -69,8 +71,11 @@ class Endpoints:
     """``async with Endpoints(...) as ends``: ``ends.source`` and ``ends.target``, closed on exit."""
 
     def __init__(self, operation: Operation, source: str, target: str, *, connection: ConnectionOptions,
-                 rps: float, credential: AsyncTokenCredential | None = None) -> None:
+                 rps: float, credential: AsyncTokenCredential | None = None, latest_only: bool = False) -> None:
         self.operation = operation
+        self.latest_only = latest_only
+        self.value_source: ValueSource | None = None
+        self.value_sink: ValueSink | None = None
         self.source_label, self.target_label = endpoint_labels(operation, source, target)
         self.connection = connection
         vaults = {"copy": (self.source_label, self.target_label), "backup": (self.source_label,),
@@ -102,6 +107,11 @@ class Endpoints:
         self.target: Sink
         if self.operation == "copy":
             self.source, self.target = adapters[self.source_label], adapters[self.target_label]
+            # Value mode reads and writes values through the same clients (same limiters).
+            source, target = adapters[self.source_label], adapters[self.target_label]
+            self.value_source = ValueSource(source, ValueAdapter(source.clients, label=source.label),
+                                            latest_only=self.latest_only)
+            self.value_sink = ValueSink(target, ValueAdapter(target.clients, label=target.label))
         elif self.operation == "backup":
             self.archive = Archive.create_or_resume(Path(self.target_label), source=self.source_label)
             self.source, self.target = adapters[self.source_label], ArchiveSink(self.archive)

@@ -24,13 +24,14 @@ from typing import Any, Protocol
 from azure.core.credentials_async import AsyncTokenCredential
 
 from kvmigrate.endpoints import Endpoints, endpoint_labels
-from kvmigrate.errors import KvmigrateError, ObjectConflictError
+from kvmigrate.errors import KvmigrateError, ObjectConflictError, WrongSecurityDomainError
 from kvmigrate.inventory import TargetIndex, is_selected
 from kvmigrate.journal import Journal
 from kvmigrate.models import Action, ItemState, ObjectRef, ObjectType, Outcome
 from kvmigrate.options import CopyOptions
 from kvmigrate.plan import decide
 from kvmigrate.vault.adapter import Listed
+from kvmigrate.vault.values import NotExportableError, ValuePayload
 
 log = logging.getLogger(__name__)
 _OUTCOME_OF = {Action.ALREADY_COPIED: Outcome.ALREADY_COPIED, Action.SKIP_EXISTING: Outcome.SKIPPED_EXISTING,
@@ -76,6 +77,8 @@ class RunSummary:
     previously_done: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     failures: list[Failure] = field(default_factory=list)
+    blocked: list[Failure] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     per_type: dict[str, Counter[str]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
@@ -97,6 +100,8 @@ class RunSummary:
             "skipped": sum(self.skipped.values()), "skipped_by_reason": dict(self.skipped),
             "failed": self.failed,
             "failures": [{"type": f.type, "name": f.name, "error": f.error} for f in self.failures],
+            "blocked": [{"type": f.type, "name": f.name, "reason": f.error} for f in self.blocked],
+            "notes": self.notes,
             "by_type": {t: dict(c) for t, c in sorted(self.per_type.items())},
             "requests": sum(self.requests.values()), "requests_by_vault": self.requests,
             "throttled": sum(self.throttled.values()), "throttled_by_vault": self.throttled,
@@ -130,7 +135,8 @@ class CopyEngine:
                                   operation=options.operation)
         self.purged: set[tuple[ObjectType, str]] = set()
         self.ends = Endpoints(options.operation, options.source, options.target, connection=options.connection,
-                              rps=options.rps, credential=credential)
+                              rps=options.rps, credential=credential, latest_only=options.latest_only)
+        self.by_value = options.mode == "value"  # auto mode turns it on when the target refuses blobs
         self.limiters = self.ends.limiters
 
     async def run(self) -> RunSummary:
@@ -152,11 +158,18 @@ class CopyEngine:
             self.journal = journal
             async with self.ends as ends:
                 self.source, self.target = ends.source, ends.target
+                if ends.value_sink is not None:
+                    ends.value_sink.journal = journal
                 try:
                     await self._execute()
                 finally:
                     self.summary.requests = ends.requests()
                     self.summary.throttled = ends.throttled()
+                    if ends.value_sink is not None:
+                        self.summary.throttled[f"{self.target_url} (creates)"] = ends.value_sink.creates.throttled
+                        for ref, version in ends.value_sink.unreadable:
+                            self.summary.notes.append(f"{ref} version {version} is disabled in the source: Key "
+                                                      "Vault does not reveal its value, so it was not copied")
                 if ends.archive is not None and options.operation == "backup" and not options.dry_run:
                     finished = not self.stop.is_set() and not self.summary.failures
                     ends.archive.write_manifest(complete=finished)
@@ -224,9 +237,12 @@ class CopyEngine:
                     continue
                 if self.target.wants_versions:
                     versions = tuple(await self.source.versions(ref))
-                blob = await self.source.backup(ref)
-                log.debug("backed up %s (%d bytes)", ref, len(blob))
+                blob = await self._read(ref)
+                log.debug("backed up %s (%d %s)", ref, len(blob), "versions" if self.by_value else "bytes")
                 self.journal.mark(ref, ItemState.BACKED_UP)
+            except NotExportableError as blocked:
+                self._finish(ref, Outcome.BLOCKED, reason=str(blocked))
+                continue
             except KvmigrateError as error:
                 if error.is_fatal:
                     raise
@@ -239,13 +255,17 @@ class CopyEngine:
         record = self.journal.get(ref)
         in_flight = record is not None and record.state is ItemState.RESTORING
         key = (ref.type, ref.key)
+        if self.by_value and in_flight:
+            return None  # the value sink knows from the journal which versions are already there
         target_versions: list[str] = []
         if in_flight or key in self.index.active:
             target_versions = await self.target.versions(ref)
-        source_versions = await self.source.versions(ref) if target_versions else None
-        decision = decide(ref, options=self.options, source_versions=source_versions,
+        source_versions = await self.source.versions(ref) if target_versions and not self.by_value else None
+        decision = decide(ref, options=self.options, source_versions=source_versions, by_value=self.by_value,
                           target_versions=target_versions, target_deleted=key in self.index.deleted)
         action = decision.action
+        if action is Action.BLOCKED_NOT_EXPORTABLE:
+            raise NotExportableError(f"{ref}: {decision.reason}")
         if action is Action.COPY:
             return None
         if action is Action.CONFLICT_EXISTING:
@@ -272,15 +292,46 @@ class CopyEngine:
             ref = listed.ref
             try:
                 self.journal.mark(ref, ItemState.RESTORING)
-                await self._restore(ref, blob, versions, listed.enabled)
+                try:
+                    await self._write(ref, blob, versions, listed.enabled)
+                except WrongSecurityDomainError:
+                    if self.options.mode != "auto":
+                        raise
+                    self._switch_to_values()
+                    await self._write(ref, await self._read(ref), versions, listed.enabled)
                 log.debug("restored %s", ref)
                 self._finish(ref, Outcome.COPIED)
+            except NotExportableError as blocked:
+                self._finish(ref, Outcome.BLOCKED, reason=str(blocked))
             except KvmigrateError as error:
                 if error.is_fatal:
                     raise
                 self._fail(ref, error)
             finally:
                 del blob
+
+    async def _read(self, ref: ObjectRef) -> Any:
+        """Stage 2's read: a backup blob, or (value mode) the object's versions with their values."""
+        if self.by_value:
+            assert self.ends.value_source is not None
+            return await self.ends.value_source.backup(ref)
+        return await self.source.backup(ref)
+
+    async def _write(self, ref: ObjectRef, payload: Any, versions: tuple[str, ...], enabled: bool | None) -> None:
+        if isinstance(payload, ValuePayload):
+            assert self.ends.value_sink is not None
+            await self.ends.value_sink.restore(ref, payload)
+        else:
+            await self._restore(ref, payload, versions, enabled)
+
+    def _switch_to_values(self) -> None:
+        """Auto mode: the target refused a blob for its subscription/geography; move the rest by value."""
+        if not self.by_value:
+            self.by_value = True
+            note = ("the target refused backup blobs (another subscription or geography): switched to value mode for "
+                    "secrets and certificates; keys cannot move this way")
+            log.warning("%s", note)
+            self.summary.notes.append(note)
 
     async def _restore(self, ref: ObjectRef, blob: bytes, versions: tuple[str, ...], enabled: bool | None) -> None:
         deadline = time.monotonic() + PURGE_SETTLE_SECONDS
@@ -308,9 +359,11 @@ class CopyEngine:
         await action()
         return True
 
-    def _finish(self, ref: ObjectRef, outcome: Outcome) -> None:
+    def _finish(self, ref: ObjectRef, outcome: Outcome, *, reason: str | None = None) -> None:
         log.info("%s: %s", ref, outcome.value)
         summary = self.summary
+        if outcome is Outcome.BLOCKED:
+            summary.blocked.append(Failure(ref.type.value, ref.name, reason or outcome.value))
         if self.options.dry_run:  # nothing was written; the journal is a throwaway one
             label = "would-copy" if outcome is Outcome.COPIED else outcome.value
             summary.count(ref, label)
@@ -328,7 +381,7 @@ class CopyEngine:
             self.journal.mark(ref, ItemState.DONE, outcome=outcome)
         else:
             summary.skipped[outcome.value] += 1
-            self.journal.mark(ref, ItemState.SKIPPED, outcome=outcome, reason=outcome.value)
+            self.journal.mark(ref, ItemState.SKIPPED, outcome=outcome, reason=reason or outcome.value)
         summary.count(ref, outcome.value)
         self.events.on_finished(ref, outcome.value)
 

@@ -39,7 +39,7 @@ __all__ = ["OPERATIONS", "SCHEMA_VERSION", "ItemRecord", "Journal", "JournalErro
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: version_map (value mode)
 OPERATIONS = frozenset({"copy", "backup", "restore"})
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -93,6 +93,17 @@ _SCHEMA = (
     ) WITHOUT ROWID
     """,
     "CREATE INDEX item_by_state ON item (state, type, name_key)",
+    # Value mode recreates versions, so target version ids differ: this map is how a resumed run knows which
+    # source versions already exist in the target and creates no duplicates.
+    """
+    CREATE TABLE version_map (
+        type TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        source_version TEXT NOT NULL,
+        target_version TEXT NOT NULL,
+        PRIMARY KEY (type, name_key, source_version)
+    ) WITHOUT ROWID
+    """,
 )
 _RECORD_COLUMNS = "type, name, state, versions, outcome, reason, error, attempts"
 
@@ -287,6 +298,21 @@ class Journal:
                 path=self.path,
                 ref=ref,
             ) from exc
+
+    def map_version(self, ref: ObjectRef, source_version: str, target_version: str) -> None:
+        """Record (durably) that ``source_version`` of ``ref`` now exists in the target as ``target_version``."""
+        with self._writing(ref), self._transaction(durable=True) as connection:
+            connection.execute(
+                "INSERT OR REPLACE INTO version_map (type, name_key, source_version, target_version) "
+                "VALUES (?, ?, ?, ?)", (ref.type.value, ref.key, source_version, target_version))
+
+    def version_map(self, ref: ObjectRef) -> dict[str, str]:
+        """Source version id → target version id for everything value mode has written of ``ref``."""
+        with self._writing(ref):
+            rows = self._conn.execute(
+                "SELECT source_version, target_version FROM version_map WHERE type = ? AND name_key = ?",
+                (ref.type.value, ref.key)).fetchall()
+        return {str(source): str(target) for source, target in rows}
 
     def get(self, ref: ObjectRef) -> ItemRecord | None:
         """Return the row for ``ref``, or ``None`` if this run has not recorded it."""

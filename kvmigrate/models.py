@@ -72,6 +72,7 @@ class Outcome(StrEnum):
     ALREADY_COPIED = "already-copied"
     SKIPPED_EXISTING = "skip-existing"
     CONFLICT_DELETED = "conflict-deleted"
+    BLOCKED = "blocked-not-exportable"
     FAILED = "failed"
 
 
@@ -86,5 +87,6 @@ class Action(StrEnum):
     RECOVER_DELETED = "recover-deleted"
     PURGE_AND_COPY = "purge-and-copy"
     TOO_MANY_VERSIONS = "too-many-versions"
+    BLOCKED_NOT_EXPORTABLE = "blocked-not-exportable"  # value mode: keys, and certificates without exportable keys
     SKIP_MANAGED = "skip-managed"
     EXCLUDED = "excluded"

@@ -32,6 +32,11 @@ class CopyOptions(BaseModel):
         "copy", description="copy: vault → vault; backup: vault → archive directory; restore: archive → vault.")
     source: str = Field(description="Source vault name or https URL (restore: the archive directory).")
     target: str = Field(description="Target vault name or https URL (backup: the archive directory).")
+    mode: Literal["backup", "value", "auto"] = Field(
+        "backup", description="backup: Key Vault blobs (same subscription+geography); value: recreate secrets and "
+                              "certificates from their values (any vault); auto: backup, switching to value when the "
+                              "target refuses blobs.")
+    latest_only: bool = Field(False, description="Value mode: copy only each object's current version.")
     types: tuple[ObjectType, ...] = Field(ALL_TYPES, description="Object types to copy.")
     include: tuple[str, ...] = Field((), description="Glob(s) on names to include; empty = all (case-insensitive).")
     exclude: tuple[str, ...] = Field((), description="Glob(s) on names to exclude (after include).")
@@ -49,6 +54,10 @@ class CopyOptions(BaseModel):
     def _exclusive(self) -> CopyOptions:
         if self.recover_deleted and self.purge_deleted:
             raise ValueError("--recover-deleted and --purge-deleted exclude each other; choose one")
+        if self.mode != "backup" and self.operation != "copy":
+            raise ValueError("--mode value/auto works between two vaults (copy); archives hold backup blobs")
+        if self.latest_only and self.mode == "backup":
+            raise ValueError("--latest-only needs --mode value (a backup always carries every version)")
         if not self.types:
             raise ValueError("--types needs at least one of secrets, keys, certificates")
         return self

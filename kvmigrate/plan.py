@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvmigrate.models import Action, ObjectRef
+from kvmigrate.models import Action, ObjectRef, ObjectType
 from kvmigrate.options import CopyOptions
 
 MAX_BACKUP_VERSIONS = 500
@@ -27,13 +27,25 @@ class Decision:
 
 def decide(ref: ObjectRef, *, options: CopyOptions, managed: bool = False, selected: bool = True,
            source_versions: Sequence[str] | None = None, target_versions: Sequence[str] = (),
-           target_deleted: bool = False) -> Decision:
-    """What copy does with ``ref``. ``source_versions`` may be None when not read (then it is not compared)."""
+           target_deleted: bool = False, by_value: bool = False) -> Decision:
+    """What copy does with ``ref``. ``source_versions`` may be None when not read (then it is not compared).
+
+    ``by_value``: value mode (or auto mode after its switch): keys cannot move, the 500-version limit does not
+    apply, and version ids never match (values are recreated as new versions).
+    """
     if not selected:
         return Decision(Action.EXCLUDED, "not selected by --types/--include/--exclude")
     if managed:
         return Decision(Action.SKIP_MANAGED, "belongs to a certificate; travels inside the certificate's backup")
-    if source_versions is not None and len(source_versions) > MAX_BACKUP_VERSIONS:
+    if by_value and ref.type is ObjectType.KEY:
+        return Decision(Action.BLOCKED_NOT_EXPORTABLE, "Key Vault keys cannot be exported; move keys with backup "
+                                                       "mode inside one subscription and geography")
+    if by_value and target_versions:
+        if options.on_conflict == "fail":
+            return Decision(Action.CONFLICT_EXISTING, "an object of this name exists in the target (--on-conflict "
+                                                      "fail)")
+        return Decision(Action.SKIP_EXISTING, "an object of this name exists in the target")
+    if not by_value and source_versions is not None and len(source_versions) > MAX_BACKUP_VERSIONS:
         return Decision(Action.TOO_MANY_VERSIONS,
                         f"{len(source_versions)} versions: Key Vault refuses to back up more than "
                         f"{MAX_BACKUP_VERSIONS}")
@@ -108,6 +120,8 @@ class Plan:
                 notes.append(f"{item.type} {item.name}: {item.reason}; copy will fail for it")
             elif item.action is Action.CONFLICT_EXISTING:
                 notes.append(f"{item.type} {item.name}: exists in the target; copy will count it as failed")
+            elif item.action is Action.BLOCKED_NOT_EXPORTABLE:
+                notes.append(f"{item.type} {item.name}: {item.reason}")
             elif item.action is Action.PURGE_AND_COPY:
                 notes.append(f"{item.type} {item.name}: will be purged from the target (irreversible)")
         return notes
@@ -117,8 +131,9 @@ class Plan:
                 "eta_seconds": self.eta_seconds(), "rps": self.rps, "warnings": self.warnings()}
 
     def as_dict(self) -> dict[str, Any]:
+        blocked = [i.as_dict() for i in self.items if i.action is Action.BLOCKED_NOT_EXPORTABLE]
         return {"source": self.source, "target": self.target, "items": [i.as_dict() for i in self.items],
-                "summary": self.summary()}
+                "blocked": blocked, "summary": self.summary()}
 
 
 def pages(count: int) -> int:

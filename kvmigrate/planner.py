@@ -12,17 +12,18 @@ from collections import Counter
 
 from azure.core.credentials_async import AsyncTokenCredential
 
-from kvmigrate.endpoints import Endpoints, Sink, Source
+from kvmigrate.endpoints import Endpoints
 from kvmigrate.inventory import TargetIndex, is_selected
+from kvmigrate.models import Action, ObjectType
 from kvmigrate.options import CopyOptions
-from kvmigrate.plan import Plan, PlanItem, decide, pages
+from kvmigrate.plan import Decision, Plan, PlanItem, decide, pages
 from kvmigrate.vault.adapter import Listed
 
 
 async def build_plan(options: CopyOptions, *, credential: AsyncTokenCredential | None = None) -> Plan:
     """Plan a copy (or a restore from an archive) into ``options.target`` without writing anything."""
     async with Endpoints(options.operation, options.source, options.target, connection=options.connection,
-                         rps=options.rps, credential=credential) as vaults:
+                         rps=options.rps, credential=credential, latest_only=options.latest_only) as vaults:
         plan = Plan(vaults.source_label, vaults.target_label, options.rps)
         index = await TargetIndex.load(vaults.target, options.types)
         target_counts = Counter(object_type for object_type, _ in index.active)
@@ -35,14 +36,16 @@ async def build_plan(options: CopyOptions, *, credential: AsyncTokenCredential |
                 async for listed in vaults.source.list_objects(object_type):
                     listed_counts[object_type] += 1
                     await gate.acquire()
-                    group.create_task(_plan_one(plan, listed, index, vaults.source, vaults.target, options, gate))
+                    group.create_task(_plan_one(plan, listed, index, vaults, options, gate))
         plan.source_pages = sum(pages(listed_counts[t]) for t in options.types)
     plan.items.sort(key=lambda item: (item.type, item.name.lower()))
     return plan
 
 
-async def _plan_one(plan: Plan, listed: Listed, index: TargetIndex, source: Source, target: Sink,
-                    options: CopyOptions, gate: asyncio.Semaphore) -> None:
+async def _plan_one(plan: Plan, listed: Listed, index: TargetIndex, ends: Endpoints, options: CopyOptions,
+                    gate: asyncio.Semaphore) -> None:
+    source, target = ends.source, ends.target
+    by_value = options.mode == "value"
     try:
         ref = listed.ref
         selected = is_selected(ref.name, options.include, options.exclude)
@@ -52,9 +55,13 @@ async def _plan_one(plan: Plan, listed: Listed, index: TargetIndex, source: Sour
             source_versions = await source.versions(ref)
             if (ref.type, ref.key) in index.active:
                 target_versions = await target.versions(ref)
-        decision = decide(ref, options=options, managed=listed.managed, selected=selected,
+        decision = decide(ref, options=options, managed=listed.managed, selected=selected, by_value=by_value,
                           source_versions=source_versions, target_versions=target_versions,
                           target_deleted=(ref.type, ref.key) in index.deleted)
+        if (by_value and decision.action is Action.COPY and ref.type is ObjectType.CERTIFICATE
+                and ends.value_source is not None and not await ends.value_source.values.is_exportable(ref)):
+            decision = Decision(Action.BLOCKED_NOT_EXPORTABLE, "its private key is not exportable; re-issue it in "
+                                                               "the target or use backup mode")
         plan.items.append(PlanItem(ref.type.value, ref.name,
                                    len(source_versions) if source_versions is not None else None,
                                    listed.enabled, decision.action, decision.reason))

@@ -38,6 +38,11 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     for failure in summary.failures:
         console.print(f"[red]failed[/red] {failure.type} {failure.name}: {failure.error}", markup=True,
                       highlight=False, soft_wrap=True)
+    for blocked in summary.blocked:
+        console.print(f"[yellow]blocked[/yellow] {blocked.type} {blocked.name}: {blocked.error}", highlight=False,
+                      soft_wrap=True)
+    for note in summary.notes:
+        console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
     console.print(
         f"copied {data['copied']}, already copied {data['already_copied']}, skipped {data['skipped']}, "
         f"failed {data['failed']}, done in an earlier run {data['previously_done']}; "
@@ -114,8 +119,9 @@ def print_verify(console: Console, report: VerifyReport) -> None:
         console.print(f"[red]different[/red] {finding['type']} {finding['name']}{where}: {finding.get('field')}"
                       f"{detail}", highlight=False)
     for finding in data["unverified"]:
-        console.print(f"[yellow]unverified[/yellow] {finding['type']} {finding['name']} version "
-                      f"{finding['version']}: {finding['detail']}", highlight=False)
+        where = f" version {finding['version']}" if "version" in finding else ""
+        console.print(f"[yellow]unverified[/yellow] {finding['type']} {finding['name']}{where}: {finding['detail']}",
+                      highlight=False)
     verdict = "[green]OK[/green]" if report.ok else "[red]MISMATCH[/red]"
     console.print(f"verify {report.source} → {report.target}: {verdict}: {report.matched} matched, "
                   f"{len(report.missing)} missing, {len(report.different)} different, "

@@ -406,7 +406,19 @@ def test_schema_has_no_place_for_values(path: Path) -> None:
             "updated_at",
         ],
         "run": ["id", "operation", "source", "target", "created_at", "tool_version"],
+        "version_map": ["type", "name_key", "source_version", "target_version"],
     }
+
+
+def test_version_map_survives_reopen(path: Path) -> None:
+    ref = secret("mapped")
+    with open_journal(path) as journal:
+        journal.record_pending(ref, [])
+        journal.map_version(ref, "a" * 32, "b" * 32)
+        journal.map_version(ref, "c" * 32, "d" * 32)
+    with open_journal(path) as journal:
+        assert journal.version_map(ref) == {"a" * 32: "b" * 32, "c" * 32: "d" * 32}
+        assert journal.version_map(secret("other")) == {}
 
 
 def test_ten_thousand_rows(journal: Journal) -> None:
