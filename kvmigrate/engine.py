@@ -165,7 +165,7 @@ class CopyEngine:
                 finally:
                     self.summary.requests = ends.requests()
                     self.summary.throttled = ends.throttled()
-                    if ends.value_sink is not None:
+                    if ends.value_sink is not None and self.by_value:
                         self.summary.throttled[f"{self.target_url} (creates)"] = ends.value_sink.creates.throttled
                         for ref, version in ends.value_sink.unreadable:
                             self.summary.notes.append(f"{ref} version {version} is disabled in the source: Key "
