@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric import rsa
+
 from kvmigrate.emulator import material
 from kvmigrate.emulator.app import Call, JsonBody, Reply, Route, Vault, attributes, now, read_attributes, route
 from kvmigrate.emulator.errors import bad_parameter
@@ -24,8 +26,12 @@ VALID_OPS = {"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey", "im
 
 def _jwk(vault: Vault, item: Item, version: Version) -> JsonBody:
     key = material.private_key_from_pem(version.data["pem"].encode())
-    return material.public_jwk(key, kid=vault.object_id("keys", item.name, version.id), kty=version.data["kty"],
-                               key_ops=list(version.data["key_ops"]))
+    jwk = material.public_jwk(key, kid=vault.object_id("keys", item.name, version.id), kty=version.data["kty"],
+                              key_ops=list(version.data["key_ops"]))
+    if version.data["kty"] == "RSA-HSM" and isinstance(key, rsa.RSAPrivateKey):
+        # The HSM pads the exponent to four bytes: the recordings show "AAEAAQ" where software keys say "AQAB".
+        jwk["e"] = material.b64url_encode(key.public_key().public_numbers().e.to_bytes(4, "big"))
+    return jwk
 
 
 def _key_attributes(vault: Vault, version: Version) -> JsonBody:

@@ -21,14 +21,7 @@ RECORDINGS = Path(__file__).resolve().parents[3] / "shared" / "recordings"
 FILE_NAME = re.compile(r"^test_(?P<module>\w+?)\.py(?:Test\w*?)test_(?P<test>\w+)\[[^\]]+\]\.json$")
 
 #: Recordings that fail because of an emulator gap: short id → the precise gap.
-_RSA_HSM_EXPONENT = (
-    "RSA-HSM keys: the emulator returns the public exponent as e='AQAB' (kvmigrate/emulator/material.py public_jwk); "
-    "the recorded service returns e='AAEAAQ' for RSA-HSM (software RSA: 'AQAB')"
-)
-KNOWN_GAPS: dict[str, str] = {
-    "samples_keys-example_key_crud_operations": _RSA_HSM_EXPONENT,
-    "samples_keys_async-example_key_crud_operations": _RSA_HSM_EXPONENT,
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 
 def _short_id(path: Path) -> str:
