@@ -18,7 +18,7 @@ from kvmigrate.options import ConnectionOptions
 from kvmigrate.ratelimit import AdaptiveRateLimiter
 from kvmigrate.valuemode import ValueSink, ValueSource
 from kvmigrate.vault.adapter import Listed, VaultAdapter
-from kvmigrate.vault.clients import build_clients, vault_url
+from kvmigrate.vault.clients import build_clients, check_ca_bundle, vault_url
 from kvmigrate.vault.credential import default_credential
 from kvmigrate.vault.pair import vault_pair_urls
 from kvmigrate.vault.values import ValueAdapter
@@ -77,6 +77,7 @@ class Endpoints:
         self.value_source: ValueSource | None = None
         self.value_sink: ValueSink | None = None
         self.source_label, self.target_label = endpoint_labels(operation, source, target)
+        check_ca_bundle(connection.ca_bundle)  # before anything is written
         self.connection = connection
         vaults = {"copy": (self.source_label, self.target_label), "backup": (self.source_label,),
                   "restore": (self.target_label,)}[operation]
