@@ -269,7 +269,7 @@ async def test_secret_values_never_reach_output_journal_or_log(emulator: Emulato
         assert "Bearer" not in blob and "emu1." not in blob  # nor tokens
 
 
-@pytest.mark.parametrize("case", ["tls", "unreachable", "no-credential", "foreign-tenant-token"])
+@pytest.mark.parametrize("case", ["tls", "unreachable", "unknown-host", "no-credential", "foreign-tenant-token"])
 async def test_connection_problems_give_one_clear_line(emulator: Emulator, tmp_path: Path, case: str) -> None:
     import socket
 
@@ -286,6 +286,9 @@ async def test_connection_problems_give_one_clear_line(emulator: Emulator, tmp_p
             free_port = sock.getsockname()[1]
         args = ["copy", f"https://127.0.0.1:{free_port}", dst_url]
         expected = "unreachable"
+    elif case == "unknown-host":
+        args = ["copy", "https://no-such-vault.invalid", dst_url]
+        expected = "cannot be resolved (DNS)"
     elif case == "no-credential":
         env.pop("IDENTITY_ENDPOINT")
         env.pop("IDENTITY_HEADER")
