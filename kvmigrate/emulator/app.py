@@ -183,7 +183,12 @@ class Vault:
                 status = self.rng.choice((500, 503))
                 code = "InternalServerError" if status == 500 else "ServiceUnavailable"
                 raise KeyVaultError(status, code, "The service is temporarily unavailable. Retry the request.")
+            self.stats.started[operation] += 1
+            if operation in settings.stall_ops:
+                await asyncio.sleep(settings.stall_ms / 1000)
             reply = await matched.handler(self, Call(request, params, raw_body))
+            if operation in settings.hang_after_ops:
+                await asyncio.sleep(settings.stall_ms / 1000)
         except KeyVaultError as error:
             self.stats.record(operation, error.status)
             await asyncio.sleep(delay / 1000)

@@ -45,6 +45,11 @@ class VaultSettings(BaseModel):
         1.0, ge=0, description="Seconds before a delete/recover shows and before a purged name is free again."
     )
     deny: list[str] = Field(default_factory=list, description="Operations answered 403, e.g. backup or secrets/get.")
+    stall_ops: list[str] = Field(default_factory=list,
+                                 description="Operations (e.g. secrets.restore) held stall_ms before they act.")
+    hang_after_ops: list[str] = Field(default_factory=list,
+                                      description="Operations that act, then hold their answer stall_ms.")
+    stall_ms: float = Field(10_000.0, ge=0, description="How long stall_ops and hang_after_ops are held.")
     max_page_size: int = Field(25, ge=1, le=25, description="Items per list page (Key Vault: at most 25).")
 
     @field_validator("soft_delete_days")

@@ -15,7 +15,8 @@ class Stats:
     faults: int = 0
     operations: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
-    objects: Counter[str] = field(default_factory=Counter)  # "secrets.backup/name": who was moved, how often
+    objects: Counter[str] = field(default_factory=Counter)
+    started: Counter[str] = field(default_factory=Counter)  # operations received, answered or not  # "secrets.backup/name": who was moved, how often
 
     def record(self, operation: str, status: int) -> None:
         self.requests += 1
@@ -29,10 +30,11 @@ class Stats:
     def snapshot(self) -> dict[str, Any]:
         return {"requests": self.requests, "throttled": self.throttled, "unauthorized": self.unauthorized,
                 "faults": self.faults, "operations": dict(self.operations), "statuses": dict(self.statuses),
-                "objects": dict(self.objects)}
+                "objects": dict(self.objects), "started": dict(self.started)}
 
     def reset(self) -> None:
         self.requests = self.throttled = self.unauthorized = self.faults = 0
         self.operations.clear()
         self.statuses.clear()
         self.objects.clear()
+        self.started.clear()
