@@ -134,6 +134,7 @@ class CopyEngine:
         self.summary = RunSummary(self.source_url, self.target_url, self.state_path, dry_run=options.dry_run,
                                   operation=options.operation)
         self.purged: set[tuple[ObjectType, str]] = set()
+        self.resuming: set[tuple[ObjectType, str]] = set()
         self.ends = Endpoints(options.operation, options.source, options.target, connection=options.connection,
                               rps=options.rps, credential=credential, latest_only=options.latest_only)
         self.by_value = options.mode == "value"  # auto mode turns it on when the target refuses blobs
@@ -255,8 +256,10 @@ class CopyEngine:
         record = self.journal.get(ref)
         in_flight = record is not None and record.state is ItemState.RESTORING
         key = (ref.type, ref.key)
-        if self.by_value and in_flight:
-            return None  # the value sink knows from the journal which versions are already there
+        if self.by_value and (in_flight or (record is not None and self.journal.version_map(ref))):
+            # An earlier run was writing it (interrupted, or failed midway): the value sink settles what is there.
+            self.resuming.add(key)
+            return None
         target_versions: list[str] = []
         if in_flight or key in self.index.active:
             target_versions = await self.target.versions(ref)
@@ -320,7 +323,7 @@ class CopyEngine:
     async def _write(self, ref: ObjectRef, payload: Any, versions: tuple[str, ...], enabled: bool | None) -> None:
         if isinstance(payload, ValuePayload):
             assert self.ends.value_sink is not None
-            await self.ends.value_sink.restore(ref, payload)
+            await self.ends.value_sink.restore(ref, payload, resuming=(ref.type, ref.key) in self.resuming)
         else:
             await self._restore(ref, payload, versions, enabled)
 

@@ -79,12 +79,16 @@ class ValueSink:
         await self.vault.purge_deleted(ref)
 
     async def restore(self, ref: ObjectRef, payload: ValuePayload, *, versions: tuple[str, ...] = (),
-                      enabled: bool | None = None) -> None:
-        """Write every version of ``payload`` the target does not have yet, oldest first."""
+                      enabled: bool | None = None, resuming: bool = False) -> None:
+        """Write every version of ``payload`` the target does not have yet, oldest first.
+
+        ``resuming``: an earlier run was writing this object when it stopped, so the target may hold versions the
+        journal never heard of (a crash between a write and its journal entry); they are adopted, not rewritten.
+        """
         assert self.journal is not None, "the engine attaches its journal before the run"
         mapping = self.journal.version_map(ref)
         leftovers: list[VersionValue] | None = None
-        if mapping:  # an earlier run wrote some versions: a crash may have left one unjournaled
+        if mapping or resuming:
             leftovers = [v for v in await self.values.existing(ref) if v.version not in mapping.values()]
         for version in payload.versions:
             if version.version in mapping:
