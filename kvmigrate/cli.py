@@ -26,6 +26,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERRUPTED = 130
 
 
+def _apply(command: F, decorators: list[Callable[[Any], Any]]) -> F:
+    """Apply option decorators in reading order (the first listed is shown first in --help)."""
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
 def common_options(command: F) -> F:
     """Options every vault command accepts after its name, as in az CLI."""
     decorators = [
@@ -40,9 +47,7 @@ def common_options(command: F) -> F:
                      show_default=True, help="Output format: a table for people, one JSON document on stdout for "
                                              "machines, Markdown for a change ticket (plan)."),
     ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+    return _apply(command, decorators)
 
 
 def selection_options(command: F) -> F:
@@ -54,9 +59,7 @@ def selection_options(command: F) -> F:
                      help="Only names matching GLOB (repeatable, case-insensitive)."),
         click.option("--exclude", multiple=True, metavar="GLOB", help="Skip names matching GLOB (repeatable)."),
     ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+    return _apply(command, decorators)
 
 
 def decision_options(command: F) -> F:
@@ -77,9 +80,7 @@ def decision_options(command: F) -> F:
                      help="A soft-deleted object of the same name in the target: PURGE it (destructive), then "
                           "restore."),
     ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+    return _apply(command, decorators)
 
 
 def mode_options(command: F) -> F:
@@ -92,9 +93,7 @@ def mode_options(command: F) -> F:
                           "refuses blobs."),
         click.option("--latest-only", is_flag=True, help="Value mode: copy only each object's current version."),
     ]
-    for decorator in reversed(decorators):
-        command = decorator(command)
-    return command
+    return _apply(command, decorators)
 
 
 def write_private(path: Path, text: str) -> None:

@@ -10,6 +10,7 @@ import pytest
 from azure.identity.aio import DefaultAzureCredential
 
 from kvmigrate.emulator import Emulator, EmulatorConfig
+from kvmigrate.vault.clients import VaultClients, build_clients
 
 _SCRUB = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "AZURE_PASSWORD",
           "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "MSI_ENDPOINT", "MSI_SECRET",
@@ -52,6 +53,32 @@ async def credential(emulator: Emulator) -> AsyncIterator[DefaultAzureCredential
 @pytest.fixture
 def ca_bundle(emulator: Emulator) -> Path:
     return emulator.ca_file
+
+
+async def _clients(emulator: Emulator, credential: DefaultAzureCredential, name: str) -> AsyncIterator[VaultClients]:
+    async with build_clients(emulator.vaults[name].url, credential, ca_bundle=emulator.ca_file) as clients:
+        yield clients
+
+
+@pytest.fixture
+async def src(emulator: Emulator, credential: DefaultAzureCredential) -> AsyncIterator[VaultClients]:
+    """SDK clients of the source vault, through the product's own client builder."""
+    async for clients in _clients(emulator, credential, "src"):
+        yield clients
+
+
+@pytest.fixture
+async def dst(emulator: Emulator, credential: DefaultAzureCredential) -> AsyncIterator[VaultClients]:
+    """SDK clients of a second vault in the same subscription and geography."""
+    async for clients in _clients(emulator, credential, "dst"):
+        yield clients
+
+
+@pytest.fixture
+async def far(emulator: Emulator, credential: DefaultAzureCredential) -> AsyncIterator[VaultClients]:
+    """SDK clients of a vault in another subscription and geography: backup blobs cannot go there."""
+    async for clients in _clients(emulator, credential, "far"):
+        yield clients
 
 
 def pytest_configure(config: pytest.Config) -> None:

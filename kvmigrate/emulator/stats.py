@@ -15,8 +15,8 @@ class Stats:
     faults: int = 0
     operations: Counter[str] = field(default_factory=Counter)
     statuses: Counter[str] = field(default_factory=Counter)
-    objects: Counter[str] = field(default_factory=Counter)
-    started: Counter[str] = field(default_factory=Counter)  # operations received, answered or not  # "secrets.backup/name": who was moved, how often
+    objects: Counter[str] = field(default_factory=Counter)  # "secrets.backup/name": who was moved, how often
+    started: Counter[str] = field(default_factory=Counter)  # operations received, answered or not
 
     def record(self, operation: str, status: int) -> None:
         self.requests += 1

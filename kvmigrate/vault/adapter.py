@@ -60,17 +60,15 @@ class VaultAdapter:
         except AzureError as exc:
             raise from_azure(exc, vault=self.label, operation=operation, subject=subject) from exc
 
+    def _sdk(self, object_type: ObjectType, operation: str) -> Any:
+        """The SDK method for ``operation`` on ``object_type`` (the three clients name them differently)."""
+        client, methods = _SDK_METHODS[object_type]
+        return getattr(getattr(self.clients, client), methods[operation])
+
     async def list_objects(self, object_type: ObjectType) -> AsyncIterator[Listed]:
         """Stream the vault's objects of one type, page by page (managed ones included, flagged)."""
-        pager: Any
-        if object_type is ObjectType.SECRET:
-            pager = self.clients.secrets.list_properties_of_secrets()
-        elif object_type is ObjectType.KEY:
-            pager = self.clients.keys.list_properties_of_keys()
-        else:
-            pager = self.clients.certificates.list_properties_of_certificates()
         try:
-            async for props in pager:
+            async for props in self._sdk(object_type, "list")():
                 yield Listed(ObjectRef(object_type, props.name), bool(getattr(props, "managed", False)),
                              props.enabled)
         except AzureError as exc:
@@ -78,15 +76,8 @@ class VaultAdapter:
 
     async def list_deleted(self, object_type: ObjectType) -> AsyncIterator[str]:
         """Stream the names of soft-deleted objects of one type."""
-        pager: Any
-        if object_type is ObjectType.SECRET:
-            pager = self.clients.secrets.list_deleted_secrets()
-        elif object_type is ObjectType.KEY:
-            pager = self.clients.keys.list_deleted_keys()
-        else:
-            pager = self.clients.certificates.list_deleted_certificates()
         try:
-            async for deleted in pager:
+            async for deleted in self._sdk(object_type, "deleted")():
                 yield deleted.name
         except AzureError as exc:
             raise from_azure(exc, vault=self.label, operation="list", subject=f"deleted {object_type.plural}") \
@@ -94,32 +85,13 @@ class VaultAdapter:
 
     async def versions(self, ref: ObjectRef) -> list[str]:
         """The object's version ids, sorted (an absent name has none)."""
-        pager: Any
-        if ref.type is ObjectType.SECRET:
-            pager = self.clients.secrets.list_properties_of_secret_versions(ref.name)
-        elif ref.type is ObjectType.KEY:
-            pager = self.clients.keys.list_properties_of_key_versions(ref.name)
-        else:
-            pager = self.clients.certificates.list_properties_of_certificate_versions(ref.name)
-        try:
-            return sorted([props.version async for props in pager])
-        except ResourceNotFoundError:
-            return []
-        except AzureError as exc:
-            raise from_azure(exc, vault=self.label, operation="list", subject=str(ref)) from exc
+        return [info.version for info in await self.version_infos(ref)]
 
     async def version_infos(self, ref: ObjectRef) -> list[VersionInfo]:
         """Every version with its attributes and tags, sorted by version id (an absent name has none)."""
-        pager: Any
-        if ref.type is ObjectType.SECRET:
-            pager = self.clients.secrets.list_properties_of_secret_versions(ref.name)
-        elif ref.type is ObjectType.KEY:
-            pager = self.clients.keys.list_properties_of_key_versions(ref.name)
-        else:
-            pager = self.clients.certificates.list_properties_of_certificate_versions(ref.name)
         infos = []
         try:
-            async for props in pager:
+            async for props in self._sdk(ref.type, "versions")(ref.name):
                 thumbprint = getattr(props, "x509_thumbprint", None)
                 infos.append(VersionInfo(
                     version=props.version, enabled=props.enabled, not_before=props.not_before,
@@ -161,44 +133,39 @@ class VaultAdapter:
         return hashlib.sha256(material).hexdigest()
 
     async def backup(self, ref: ObjectRef) -> bytes:
-        if ref.type is ObjectType.SECRET:
-            return await self._call("backup", str(ref), lambda: self.clients.secrets.backup_secret(ref.name))
-        if ref.type is ObjectType.KEY:
-            return await self._call("backup", str(ref), lambda: self.clients.keys.backup_key(ref.name))
-        return await self._call("backup", str(ref),
-                                lambda: self.clients.certificates.backup_certificate(ref.name))
+        result: bytes = await self._call("backup", str(ref), lambda: self._sdk(ref.type, "backup")(ref.name))
+        return result
 
     wants_versions = False  # a vault learns versions from the blob itself
 
     async def restore(self, ref: ObjectRef, blob: bytes, *, versions: tuple[str, ...] = (),
                       enabled: bool | None = None) -> None:
-        if ref.type is ObjectType.SECRET:
-            await self._call("restore", str(ref), lambda: self.clients.secrets.restore_secret_backup(blob))
-        elif ref.type is ObjectType.KEY:
-            await self._call("restore", str(ref), lambda: self.clients.keys.restore_key_backup(blob))
-        else:
-            await self._call("restore", str(ref),
-                             lambda: self.clients.certificates.restore_certificate_backup(blob))
+        await self._call("restore", str(ref), lambda: self._sdk(ref.type, "restore")(blob))
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
         """Recover a soft-deleted object and wait until it is back."""
-        if ref.type is ObjectType.SECRET:
-            await self._call("recover", str(ref), lambda: self.clients.secrets.recover_deleted_secret(ref.name))
-        elif ref.type is ObjectType.KEY:
-            await self._call("recover", str(ref), lambda: self.clients.keys.recover_deleted_key(ref.name))
-        else:
-            await self._call("recover", str(ref),
-                             lambda: self.clients.certificates.recover_deleted_certificate(ref.name))
+        await self._call("recover", str(ref), lambda: self._sdk(ref.type, "recover")(ref.name))
 
     async def purge_deleted(self, ref: ObjectRef) -> None:
         """Purge a soft-deleted object (destructive; only on the user's explicit --purge-deleted)."""
-        if ref.type is ObjectType.SECRET:
-            await self._call("purge", str(ref), lambda: self.clients.secrets.purge_deleted_secret(ref.name))
-        elif ref.type is ObjectType.KEY:
-            await self._call("purge", str(ref), lambda: self.clients.keys.purge_deleted_key(ref.name))
-        else:
-            await self._call("purge", str(ref),
-                             lambda: self.clients.certificates.purge_deleted_certificate(ref.name))
+        await self._call("purge", str(ref), lambda: self._sdk(ref.type, "purge")(ref.name))
+
+
+_SDK_METHODS: dict[ObjectType, tuple[str, dict[str, str]]] = {
+    ObjectType.SECRET: ("secrets", {
+        "list": "list_properties_of_secrets", "deleted": "list_deleted_secrets",
+        "versions": "list_properties_of_secret_versions", "backup": "backup_secret",
+        "restore": "restore_secret_backup", "recover": "recover_deleted_secret", "purge": "purge_deleted_secret"}),
+    ObjectType.KEY: ("keys", {
+        "list": "list_properties_of_keys", "deleted": "list_deleted_keys",
+        "versions": "list_properties_of_key_versions", "backup": "backup_key", "restore": "restore_key_backup",
+        "recover": "recover_deleted_key", "purge": "purge_deleted_key"}),
+    ObjectType.CERTIFICATE: ("certificates", {
+        "list": "list_properties_of_certificates", "deleted": "list_deleted_certificates",
+        "versions": "list_properties_of_certificate_versions", "backup": "backup_certificate",
+        "restore": "restore_certificate_backup", "recover": "recover_deleted_certificate",
+        "purge": "purge_deleted_certificate"}),
+}
 
 
 __all__ = ["Listed", "VaultAdapter", "VaultError"]

@@ -8,32 +8,18 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from azure.identity.aio import DefaultAzureCredential
 
 from kvmigrate.archive import Archive, ArchiveError
 from kvmigrate.emulator import Emulator
 from kvmigrate.engine import CopyEngine
 from kvmigrate.errors import WrongSecurityDomainError
 from kvmigrate.options import ConnectionOptions, CopyOptions
-from kvmigrate.vault.clients import VaultClients, build_clients
+from kvmigrate.vault.clients import VaultClients
 from tests.e2e.test_copy import _in_thread, _sleep, cli_env, run_cli
 from tests.seed import seed_mixed, seed_secrets, version_map
-
-
-@pytest.fixture
-async def src(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["src"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def dst(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["dst"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
 
 
 def run(emulator: Emulator, operation: str, source: str, target: str, state: Path, **extra: object) -> CopyOptions:

@@ -6,29 +6,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from azure.identity.aio import DefaultAzureCredential
 from azure.keyvault.certificates import CertificatePolicy
 
 from kvmigrate.emulator import Emulator
 from kvmigrate.emulator.store import Version, new_version_id
-from kvmigrate.vault.clients import VaultClients, build_clients
+from kvmigrate.vault.clients import VaultClients
 from tests.e2e.test_copy import _in_thread, cli_env, run_cli
-
-
-@pytest.fixture
-async def src(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["src"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def dst(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["dst"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
 
 
 def last_line(result: subprocess.CompletedProcess[str]) -> str:

@@ -8,18 +8,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
 import pytest
-from azure.identity.aio import DefaultAzureCredential
 
 from kvmigrate.archive import Archive
 from kvmigrate.emulator import Emulator
 from kvmigrate.models import ObjectType
 from kvmigrate.options import ConnectionOptions
-from kvmigrate.vault.clients import VaultClients, build_clients
+from kvmigrate.vault.clients import VaultClients
 from kvmigrate.verify import verify
 from tests.e2e.test_copy import _in_thread, _sleep, cli_env, run_cli
 from tests.seed import seed_secrets
@@ -34,11 +32,6 @@ POINTS = {
     "during-archive-write": ("src", "secrets.backup", 25, {}, "backup"),
 }
 
-
-@pytest.fixture
-async def src(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["src"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
 
 
 @pytest.mark.parametrize("point", sorted(POINTS))

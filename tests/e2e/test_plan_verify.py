@@ -3,11 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
-from azure.identity.aio import DefaultAzureCredential
 
 from kvmigrate.emulator import Emulator
 from kvmigrate.emulator.store import Version, new_version_id
@@ -15,22 +11,10 @@ from kvmigrate.engine import CopyEngine
 from kvmigrate.models import Action, ObjectType
 from kvmigrate.options import ConnectionOptions, CopyOptions
 from kvmigrate.planner import build_plan
-from kvmigrate.vault.clients import VaultClients, build_clients
+from kvmigrate.vault.clients import VaultClients
 from kvmigrate.verify import verify
 from tests.e2e.test_copy import _in_thread, run_cli
 from tests.seed import seed_mixed, seed_secrets
-
-
-@pytest.fixture
-async def src(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["src"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def dst(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["dst"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
 
 
 def options(emulator: Emulator, tmp_path: Path, **overrides: object) -> CopyOptions:

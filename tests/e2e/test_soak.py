@@ -7,27 +7,20 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from azure.identity.aio import DefaultAzureCredential
 
 from kvmigrate.emulator import Emulator
 from kvmigrate.engine import CopyEngine
 from kvmigrate.models import ObjectType
 from kvmigrate.options import ConnectionOptions, CopyOptions
-from kvmigrate.vault.clients import VaultClients, build_clients
+from kvmigrate.vault.clients import VaultClients
 from kvmigrate.verify import verify
 from tests.seed import seed_secrets
 
 OBJECTS = int(os.environ.get("KVMIGRATE_SOAK_OBJECTS", "150"))
 
-
-@pytest.fixture
-async def src(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["src"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
 
 
 async def test_fault_soak_loses_and_duplicates_nothing(emulator: Emulator, src: VaultClients, tmp_path: Path,

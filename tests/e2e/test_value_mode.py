@@ -9,19 +9,16 @@ import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from contextlib import closing
 from pathlib import Path
 
-import pytest
-from azure.identity.aio import DefaultAzureCredential
 from azure.keyvault.certificates import CertificatePolicy
 
 from kvmigrate.emulator import Emulator
 from kvmigrate.engine import CopyEngine
 from kvmigrate.models import ObjectType
 from kvmigrate.options import ConnectionOptions, CopyOptions
-from kvmigrate.vault.clients import VaultClients, build_clients
+from kvmigrate.vault.clients import VaultClients
 from kvmigrate.verify import verify
 from tests.e2e.test_copy import _in_thread, _sleep, cli_env, run_cli
 from tests.seed import seed_secrets
@@ -29,17 +26,6 @@ from tests.seed import seed_secrets
 ALL = (ObjectType.SECRET, ObjectType.KEY, ObjectType.CERTIFICATE)
 
 
-@pytest.fixture
-async def src(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["src"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def far(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    """A vault of another subscription and geography: backup blobs cannot go there."""
-    async with build_clients(emulator.vaults["far"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
 
 
 def options(emulator: Emulator, tmp_path: Path, **overrides: object) -> CopyOptions:

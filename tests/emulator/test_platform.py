@@ -9,7 +9,6 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -17,21 +16,14 @@ import aiohttp
 import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
-from azure.identity.aio import DefaultAzureCredential
 from azure.keyvault.secrets.aio import SecretClient
 
 from kvmigrate.emulator import Emulator
 from kvmigrate.emulator.auth import TokenAuthority
 from kvmigrate.emulator.config import ConfigError, EmulatorConfig
-from kvmigrate.vault.clients import VaultClients, build_clients
+from kvmigrate.vault.clients import VaultClients
 from tests.conftest import emulator_config
 from tests.helpers import control
-
-
-@pytest.fixture
-async def src(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["src"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
 
 
 class StaticCredential:

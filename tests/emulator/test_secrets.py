@@ -4,36 +4,15 @@ from __future__ import annotations
 
 import base64
 import ssl
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import aiohttp
 import pytest
 from azure.core.exceptions import HttpResponseError, ResourceExistsError, ResourceNotFoundError
-from azure.identity.aio import DefaultAzureCredential
 
 from kvmigrate.emulator import Emulator
 from kvmigrate.emulator.store import Version, new_version_id
-from kvmigrate.vault.clients import VaultClients, build_clients
+from kvmigrate.vault.clients import VaultClients
 from tests.helpers import eventually
-
-
-@pytest.fixture
-async def src(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["src"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def dst(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["dst"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
-
-
-@pytest.fixture
-async def far(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle: Path) -> AsyncIterator[VaultClients]:
-    async with build_clients(emulator.vaults["far"].url, credential, ca_bundle=ca_bundle) as clients:
-        yield clients
 
 
 async def test_crud_versions_and_attributes(src: VaultClients) -> None:
