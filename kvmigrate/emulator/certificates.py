@@ -6,7 +6,7 @@ or PEM export. All three exist from the create call on. While the issuance is pe
 ``cer`` and all three are disabled, which is what the service shows: GET on the certificate answers a disabled bundle
 with ``policy`` and ``pending`` (azure-sdk-for-js recording), the secret answers 403 SecretDisabled (facts §13).
 
-Issuer ``Self`` signs at once but reports ``inProgress`` until ``ISSUANCE_DELAY`` seconds have passed: a timer
+Issuer ``Self`` signs at once but reports ``inProgress`` for the vault's ``issuance_delay`` seconds: a timer
 completes the operation, and every certificate read completes it too if the timer has not run yet. Issuer
 ``Unknown`` stays pending until ``POST …/pending/merge`` brings the signed certificate. Delete, recover, purge,
 backup and restore of a certificate carry its key and secret along (the hooks of ``KIND``).
@@ -35,7 +35,6 @@ from kvmigrate.emulator.store import Collection, Item, Version, check_tags, new_
 
 #: Seconds a ``Self`` issuance stays ``inProgress``. Guess and simplification: the recorded one took about 10 s
 #: (facts §6); 1 s keeps tests quick. Not a vault setting yet (VaultSettings has no field for it); tests patch it.
-ISSUANCE_DELAY = 1.0
 MAX_TAG_LENGTH = 512
 IN_PROGRESS = ("Pending certificate created. Certificate request is in progress. This may take some time based on "
                "the issuer provider. Please check again later.")
@@ -505,7 +504,7 @@ async def create_certificate(vault: Vault, call: Call) -> Reply:
                     "csr": base64.b64encode(csr).decode("ascii"), "cancellation_requested": False,
                     "status": "inProgress", "version": version_id, "enabled": attrs.get("enabled", True)}
     if is_self:
-        op["due"] = time.time() + ISSUANCE_DELAY
+        op["due"] = time.time() + vault.settings.issuance_delay
     item.extra["operation"] = op
     _schedule(vault, item)
     api_version = call.request.query["api-version"]  # the app has checked it

@@ -44,6 +44,8 @@ class VaultSettings(BaseModel):
     consistency_delay: float = Field(
         1.0, ge=0, description="Seconds before a delete/recover shows and before a purged name is free again."
     )
+    issuance_delay: float = Field(
+        1.0, ge=0, description="Seconds a self-signed certificate stays inProgress (the recorded service: about 10).")
     deny: list[str] = Field(default_factory=list, description="Operations answered 403, e.g. backup or secrets/get.")
     stall_ops: list[str] = Field(default_factory=list,
                                  description="Operations (e.g. secrets.restore) held stall_ms before they act.")

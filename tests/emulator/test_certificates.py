@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
-from kvmigrate.emulator import Emulator, certificates
+from kvmigrate.emulator import Emulator
 from kvmigrate.vault.clients import VaultClients, build_clients
 from tests.helpers import eventually
 
@@ -43,8 +43,9 @@ SERVER_AND_CLIENT_AUTH = ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]
 
 
 @pytest.fixture(autouse=True)
-def quick_issuance(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(certificates, "ISSUANCE_DELAY", 0.2)
+def quick_issuance(emulator: Emulator) -> None:
+    for running in emulator.vaults.values():
+        running.vault.settings.issuance_delay = 0.2
 
 
 @pytest.fixture
@@ -168,8 +169,8 @@ async def test_ec_policy_and_key_reuse(src: VaultClients) -> None:
     assert bad.value.status_code == 400
 
 
-async def test_issuance_is_pending_until_the_delay(src: VaultClients, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(certificates, "ISSUANCE_DELAY", 1.0)
+async def test_issuance_is_pending_until_the_delay(src: VaultClients, emulator: Emulator) -> None:
+    emulator.vaults["src"].vault.settings.issuance_delay = 1.0
     creating = asyncio.create_task(src.certificates.create_certificate(
         "slow", CertificatePolicy.get_default(), _polling_interval=POLL))
     operation = await eventually(lambda: src.certificates.get_certificate_operation("slow"))
