@@ -24,11 +24,13 @@ from kvmigrate.emulator import Emulator, EmulatorConfig
 SECRETS, VERSIONS, KEYS, CERTIFICATES = 120, 3, 6, 3
 
 
-def clients(url: str, credential: DefaultAzureCredential, ca: str) -> tuple[SecretClient, KeyClient,
-                                                                             CertificateClient]:
+def clients(url: str, credential: DefaultAzureCredential, ca: str) -> tuple[SecretClient, KeyClient, CertificateClient]:
     options = {"connection_verify": ca, "verify_challenge_resource": False}  # loopback emulator only
-    return (SecretClient(url, credential, **options), KeyClient(url, credential, **options),
-            CertificateClient(url, credential, **options))
+    return (
+        SecretClient(url, credential, **options),
+        KeyClient(url, credential, **options),
+        CertificateClient(url, credential, **options),
+    )
 
 
 async def fill(url: str, credential: DefaultAzureCredential, ca: str) -> None:
@@ -39,8 +41,12 @@ async def fill(url: str, credential: DefaultAzureCredential, ca: str) -> None:
         async def secret(i: int) -> None:
             async with gate:
                 for v in range(VERSIONS if i % 4 == 0 else 1):
-                    await secrets.set_secret(f"app-secret-{i:03d}", f"demo-value-{i}-{v}", content_type="text/plain",
-                                             tags={"app": "demo", "version": str(v)})
+                    await secrets.set_secret(
+                        f"app-secret-{i:03d}",
+                        f"demo-value-{i}-{v}",
+                        content_type="text/plain",
+                        tags={"app": "demo", "version": str(v)},
+                    )
 
         await asyncio.gather(*(secret(i) for i in range(SECRETS)))
         for i in range(KEYS):
@@ -50,8 +56,9 @@ async def fill(url: str, credential: DefaultAzureCredential, ca: str) -> None:
                 else:
                     await keys.create_rsa_key(f"wrapping-key-{i}", size=2048)
         for i in range(CERTIFICATES):
-            await certificates.create_certificate(f"tls-cert-{i}", CertificatePolicy.get_default(),
-                                                  _polling_interval=0.2)
+            await certificates.create_certificate(
+                f"tls-cert-{i}", CertificatePolicy.get_default(), _polling_interval=0.2
+            )
 
 
 async def describe(label: str, url: str, credential: DefaultAzureCredential, ca: str) -> None:
@@ -63,13 +70,16 @@ async def describe(label: str, url: str, credential: DefaultAzureCredential, ca:
             versions += len([v async for v in secrets.list_properties_of_secret_versions(name)])
         key_names = [k.name async for k in keys.list_properties_of_keys() if not k.managed]
         cert_names = [c.name async for c in certificates.list_properties_of_certificates()]
-    print(f"  {label:<7} {url}: {len(secret_names)} secrets ({versions} versions), {len(key_names)} keys, "
-          f"{len(cert_names)} certificates")
+    print(
+        f"  {label:<7} {url}: {len(secret_names)} secrets ({versions} versions), {len(key_names)} keys, "
+        f"{len(cert_names)} certificates"
+    )
 
 
 async def main() -> int:
-    config = EmulatorConfig.from_mapping({"defaults": {"latency_ms": 15, "latency_jitter_ms": 10},
-                                          "vaults": {"source": {}, "target": {}}})
+    config = EmulatorConfig.from_mapping(
+        {"defaults": {"latency_ms": 15, "latency_jitter_ms": 10}, "vaults": {"source": {}, "target": {}}}
+    )
     with tempfile.TemporaryDirectory(prefix="kvmigrate-demo-") as work:
         async with Emulator(config, state_dir=Path(work) / "emulator") as emulator:
             os.environ.update(emulator.environment())  # what `kvmigrate emulator --env-file` publishes
@@ -81,8 +91,18 @@ async def main() -> int:
                 print("Before:")
                 await describe("source", source, credential, ca)
                 await describe("target", target, credential, ca)
-                command = [sys.executable, "-m", "kvmigrate", "copy", source, target, "--ca-bundle", ca,
-                           "--state", str(Path(work) / "journal.db")]
+                command = [
+                    sys.executable,
+                    "-m",
+                    "kvmigrate",
+                    "copy",
+                    source,
+                    target,
+                    "--ca-bundle",
+                    ca,
+                    "--state",
+                    str(Path(work) / "journal.db"),
+                ]
                 print("\n$ kvmigrate copy SOURCE TARGET --ca-bundle CA\n", flush=True)
                 process = await asyncio.create_subprocess_exec(*command)
                 code = await process.wait()

@@ -1,4 +1,4 @@
-"""Fill an (emulated) vault through the Azure SDK: python examples/seed.py VAULT_URL [--secrets N] [--keys N] [--certificates N].
+"""Fill an (emulated) vault through the Azure SDK: ``python examples/seed.py VAULT_URL [--secrets N] ...``.
 
 Uses DefaultAzureCredential and KVMIGRATE_CA_BUNDLE, exactly as kvmigrate does, so it runs against the emulator
 after `set -a; . ./emulator.env; set +a`.
@@ -37,17 +37,21 @@ async def main() -> None:
             async def secret(i: int) -> None:
                 async with gate:
                     for v in range(args.versions):
-                        await secrets.set_secret(f"{args.prefix}-secret-{i:03d}", f"example-value-{i}-{v}",
-                                                 tags={"app": args.prefix})
+                        await secrets.set_secret(
+                            f"{args.prefix}-secret-{i:03d}", f"example-value-{i}-{v}", tags={"app": args.prefix}
+                        )
 
             await asyncio.gather(*(secret(i) for i in range(args.secrets)))
             for i in range(args.keys):
                 await keys.create_rsa_key(f"{args.prefix}-key-{i}", size=2048)
             for i in range(args.certificates):
-                await certificates.create_certificate(f"{args.prefix}-cert-{i}", CertificatePolicy.get_default(),
-                                                      _polling_interval=0.2)
-    print(f"seeded {args.vault_url}: {args.secrets} secrets x {args.versions} versions, {args.keys} keys, "
-          f"{args.certificates} certificates")
+                await certificates.create_certificate(
+                    f"{args.prefix}-cert-{i}", CertificatePolicy.get_default(), _polling_interval=0.2
+                )
+    print(
+        f"seeded {args.vault_url}: {args.secrets} secrets x {args.versions} versions, {args.keys} keys, "
+        f"{args.certificates} certificates"
+    )
 
 
 if __name__ == "__main__":

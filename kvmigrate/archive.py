@@ -63,13 +63,27 @@ class Entry:
         return ObjectRef(self.type, self.name)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type.value, "name": self.name, "versions": list(self.versions),
-                "enabled": self.enabled, "blob": self.blob, "size": self.size, "sha256": self.sha256}
+        return {
+            "type": self.type.value,
+            "name": self.name,
+            "versions": list(self.versions),
+            "enabled": self.enabled,
+            "blob": self.blob,
+            "size": self.size,
+            "sha256": self.sha256,
+        }
 
     @classmethod
     def from_dict(cls, raw: dict[str, Any]) -> Entry:
-        return cls(ObjectType(raw["type"]), str(raw["name"]), tuple(raw["versions"]), raw.get("enabled"),
-                   str(raw["blob"]), int(raw["size"]), str(raw["sha256"]))
+        return cls(
+            ObjectType(raw["type"]),
+            str(raw["name"]),
+            tuple(raw["versions"]),
+            raw.get("enabled"),
+            str(raw["blob"]),
+            int(raw["size"]),
+            str(raw["sha256"]),
+        )
 
 
 def is_archive_reference(reference: str) -> bool:
@@ -118,8 +132,9 @@ class Archive:
         try:
             text = manifest.read_text(encoding="utf-8")
         except FileNotFoundError as exc:
-            raise ArchiveError(f"archive {archive.root} has no {MANIFEST}: it is not a kvmigrate archive, or its "
-                               "backup never started") from exc
+            raise ArchiveError(
+                f"archive {archive.root} has no {MANIFEST}: it is not a kvmigrate archive, or its backup never started"
+            ) from exc
         except OSError as exc:
             raise ArchiveError(f"cannot read {manifest}: {exc.strerror}") from exc
         try:
@@ -128,8 +143,10 @@ class Archive:
                 raise ValueError("not a kvmigrate manifest")
             version = int(data.get("format_version", 0))
             if version > FORMAT_VERSION:
-                raise ArchiveError(f"archive {archive.root} has format version {version}, newer than this "
-                                   f"kvmigrate understands ({FORMAT_VERSION}); upgrade kvmigrate to read it")
+                raise ArchiveError(
+                    f"archive {archive.root} has format version {version}, newer than this "
+                    f"kvmigrate understands ({FORMAT_VERSION}); upgrade kvmigrate to read it"
+                )
             archive.source = str(data["source"])
             archive.created = str(data["created"])
             archive.tool_version = str(data.get("tool_version", ""))
@@ -139,8 +156,9 @@ class Archive:
         except ArchiveError:
             raise
         except (ValueError, KeyError, TypeError) as exc:
-            raise ArchiveError(f"{manifest} is damaged or truncated ({exc}); the archive cannot be trusted - "
-                               "take the backup again") from exc
+            raise ArchiveError(
+                f"{manifest} is damaged or truncated ({exc}); the archive cannot be trusted - take the backup again"
+            ) from exc
         archive._replay_entries()
         archive.warn_if_exposed()
         return archive
@@ -168,8 +186,12 @@ class Archive:
             if mode & (stat.S_IRWXG | stat.S_IRWXO):
                 exposed.append(str(path))
         if exposed:
-            log.warning("archive %s has %d file(s) readable by other users (e.g. %s); run chmod -R go-rwx on it",
-                        self.root, len(exposed), exposed[0])
+            log.warning(
+                "archive %s has %d file(s) readable by other users (e.g. %s); run chmod -R go-rwx on it",
+                self.root,
+                len(exposed),
+                exposed[0],
+            )
         return exposed
 
     def read_blob(self, entry: Entry) -> bytes:
@@ -182,8 +204,10 @@ class Archive:
         except OSError as exc:
             raise ArchiveBlobError(f"{entry.ref}: cannot read blob file {path}: {exc.strerror}") from exc
         if len(blob) != entry.size or hashlib.sha256(blob).hexdigest() != entry.sha256:
-            raise ArchiveBlobError(f"{entry.ref}: blob file {path} does not match the SHA-256 in the manifest "
-                                   "(tampered or truncated); it was not restored")
+            raise ArchiveBlobError(
+                f"{entry.ref}: blob file {path} does not match the SHA-256 in the manifest "
+                "(tampered or truncated); it was not restored"
+            )
         return blob
 
     # -- writing ------------------------------------------------------------------------------------------------
@@ -193,15 +217,17 @@ class Archive:
         if (archive.root / MANIFEST).exists():
             existing = cls.load(root)
             if existing.source != source:
-                raise ArchiveError(f"archive {existing.root} holds a backup of {existing.source}, not {source}; "
-                                   "pass another directory")
+                raise ArchiveError(
+                    f"archive {existing.root} holds a backup of {existing.source}, not {source}; pass another directory"
+                )
             return existing
         try:
             archive.root.mkdir(parents=True, exist_ok=True, mode=0o700)
             os.chmod(archive.root, 0o700)
             if any(p.name not in (ENTRIES,) for p in archive.root.iterdir()):
-                raise ArchiveError(f"{archive.root} is not empty and holds no kvmigrate archive; pass a new or empty "
-                                   "directory")
+                raise ArchiveError(
+                    f"{archive.root} is not empty and holds no kvmigrate archive; pass a new or empty directory"
+                )
         except OSError as exc:
             raise ArchiveError(f"cannot create archive {archive.root}: {exc.strerror}") from exc
         archive.source = source
@@ -228,10 +254,17 @@ class Archive:
 
     def write_manifest(self, *, complete: bool) -> None:
         self.complete = complete
-        body = {"format": FORMAT, "format_version": FORMAT_VERSION, "source": self.source, "created": self.created,
-                "tool_version": __version__, "complete": complete,
-                "objects": [e.as_dict() for e in sorted(self.entries.values(),
-                                                        key=lambda e: (e.type.value, e.name.lower()))]}
+        body = {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "source": self.source,
+            "created": self.created,
+            "tool_version": __version__,
+            "complete": complete,
+            "objects": [
+                e.as_dict() for e in sorted(self.entries.values(), key=lambda e: (e.type.value, e.name.lower()))
+            ],
+        }
         _write_private(self.root / MANIFEST, (json.dumps(body, indent=1) + "\n").encode("utf-8"))
         if complete:
             (self.root / ENTRIES).unlink(missing_ok=True)
@@ -279,8 +312,9 @@ class ArchiveSink:
         entry = self.archive.entries.get((ref.type, ref.key))
         return sorted(entry.versions) if entry else []
 
-    async def restore(self, ref: ObjectRef, blob: bytes, *, versions: tuple[str, ...] = (),
-                      enabled: bool | None = None) -> None:
+    async def restore(
+        self, ref: ObjectRef, blob: bytes, *, versions: tuple[str, ...] = (), enabled: bool | None = None
+    ) -> None:
         self.archive.put(ref, blob, versions=versions, enabled=enabled)
 
     async def recover_deleted(self, ref: ObjectRef) -> None:  # an archive has no soft-deleted objects

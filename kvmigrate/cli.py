@@ -36,16 +36,29 @@ def _apply(command: F, decorators: list[Callable[[Any], Any]]) -> F:
 def common_options(command: F) -> F:
     """Options every vault command accepts after its name, as in az CLI."""
     decorators = [
-        click.option("--ca-bundle", type=click.Path(dir_okay=False, path_type=Path), envvar="KVMIGRATE_CA_BUNDLE",
-                     help="Extra CA file (PEM) to trust, e.g. the emulator's. TLS verification is never turned off. "
-                          "[env: KVMIGRATE_CA_BUNDLE]"),
+        click.option(
+            "--ca-bundle",
+            type=click.Path(dir_okay=False, path_type=Path),
+            envvar="KVMIGRATE_CA_BUNDLE",
+            help="Extra CA file (PEM) to trust, e.g. the emulator's. TLS verification is never turned off. "
+            "[env: KVMIGRATE_CA_BUNDLE]",
+        ),
         click.option("--tenant-id", help="Preferred Azure AD tenant for the credential chain."),
         click.option("-v", "--verbose", is_flag=True, help="Log each step to stderr (never values or tokens)."),
-        click.option("--log-file", type=click.Path(dir_okay=False, path_type=Path),
-                     help="Also write the detailed log here (created 0600)."),
-        click.option("-o", "--output", type=click.Choice(["table", "json", "markdown"]), default="table",
-                     show_default=True, help="Output format: a table for people, one JSON document on stdout for "
-                                             "machines, Markdown for a change ticket (plan)."),
+        click.option(
+            "--log-file",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Also write the detailed log here (created 0600).",
+        ),
+        click.option(
+            "-o",
+            "--output",
+            type=click.Choice(["table", "json", "markdown"]),
+            default="table",
+            show_default=True,
+            help="Output format: a table for people, one JSON document on stdout for "
+            "machines, Markdown for a change ticket (plan).",
+        ),
     ]
     return _apply(command, decorators)
 
@@ -53,10 +66,15 @@ def common_options(command: F) -> F:
 def selection_options(command: F) -> F:
     """--types/--include/--exclude: which source objects a command looks at."""
     decorators = [
-        click.option("--types", default="secrets,keys,certificates", show_default=True,
-                     help="Comma-separated subset of secrets,keys,certificates."),
-        click.option("--include", multiple=True, metavar="GLOB",
-                     help="Only names matching GLOB (repeatable, case-insensitive)."),
+        click.option(
+            "--types",
+            default="secrets,keys,certificates",
+            show_default=True,
+            help="Comma-separated subset of secrets,keys,certificates.",
+        ),
+        click.option(
+            "--include", multiple=True, metavar="GLOB", help="Only names matching GLOB (repeatable, case-insensitive)."
+        ),
         click.option("--exclude", multiple=True, metavar="GLOB", help="Skip names matching GLOB (repeatable)."),
     ]
     return _apply(command, decorators)
@@ -65,20 +83,39 @@ def selection_options(command: F) -> F:
 def decision_options(command: F) -> F:
     """How copy treats what the target already holds, and how hard it pushes each vault (copy and plan)."""
     decorators = [
-        click.option("--concurrency", type=click.IntRange(1, 512), default=32, show_default=True,
-                     help="Objects in flight per stage (backup and restore)."),
-        click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
-                     help="HTTP attempts per second per vault, retries and auth challenges included. Key Vault "
-                          "allows 4,000 per 10 s; on 429 the rate halves and recovers gradually."),
-        click.option("--on-conflict", type=click.Choice(["skip", "fail"]), default="skip", show_default=True,
-                     help="An active object of the same name in the target (with other versions): skip it, or "
-                          "count it as failed. Identical version ids count as already copied either way."),
-        click.option("--recover-deleted", is_flag=True,
-                     help="A soft-deleted object of the same name in the target: recover it (then apply "
-                          "--on-conflict)."),
-        click.option("--purge-deleted", is_flag=True,
-                     help="A soft-deleted object of the same name in the target: PURGE it (destructive), then "
-                          "restore."),
+        click.option(
+            "--concurrency",
+            type=click.IntRange(1, 512),
+            default=32,
+            show_default=True,
+            help="Objects in flight per stage (backup and restore).",
+        ),
+        click.option(
+            "--rps",
+            type=click.FloatRange(min=0.1, max=10_000),
+            default=DEFAULT_RPS,
+            show_default=True,
+            help="HTTP attempts per second per vault, retries and auth challenges included. Key Vault "
+            "allows 4,000 per 10 s; on 429 the rate halves and recovers gradually.",
+        ),
+        click.option(
+            "--on-conflict",
+            type=click.Choice(["skip", "fail"]),
+            default="skip",
+            show_default=True,
+            help="An active object of the same name in the target (with other versions): skip it, or "
+            "count it as failed. Identical version ids count as already copied either way.",
+        ),
+        click.option(
+            "--recover-deleted",
+            is_flag=True,
+            help="A soft-deleted object of the same name in the target: recover it (then apply --on-conflict).",
+        ),
+        click.option(
+            "--purge-deleted",
+            is_flag=True,
+            help="A soft-deleted object of the same name in the target: PURGE it (destructive), then restore.",
+        ),
     ]
     return _apply(command, decorators)
 
@@ -86,11 +123,16 @@ def decision_options(command: F) -> F:
 def mode_options(command: F) -> F:
     """--mode and --latest-only: how objects move (copy, plan, verify)."""
     decorators = [
-        click.option("--mode", type=click.Choice(["backup", "value", "auto"]), default="backup", show_default=True,
-                     help="backup: Key Vault's backup blobs (same subscription and geography; every version keeps "
-                          "its id). value: recreate secrets and certificates from their values, any subscription, "
-                          "geography or tenant (keys cannot move). auto: backup, switching to value when the target "
-                          "refuses blobs."),
+        click.option(
+            "--mode",
+            type=click.Choice(["backup", "value", "auto"]),
+            default="backup",
+            show_default=True,
+            help="backup: Key Vault's backup blobs (same subscription and geography; every version keeps "
+            "its id). value: recreate secrets and certificates from their values, any subscription, "
+            "geography or tenant (keys cannot move). auto: backup, switching to value when the target "
+            "refuses blobs.",
+        ),
         click.option("--latest-only", is_flag=True, help="Value mode: copy only each object's current version."),
     ]
     return _apply(command, decorators)
@@ -111,8 +153,9 @@ def write_private(path: Path, text: str) -> None:
 def copy_options(source: str, target: str, **flags: Any) -> CopyOptions:
     """Build CopyOptions from the flags of copy or plan (pydantic validates; errors become usage errors)."""
     connection = ConnectionOptions(ca_bundle=flags.pop("ca_bundle"), tenant_id=flags.pop("tenant_id"))
-    return CopyOptions(source=source, target=target, types=parse_types(flags.pop("types")),
-                       connection=connection, **flags)
+    return CopyOptions(
+        source=source, target=target, types=parse_types(flags.pop("types")), connection=connection, **flags
+    )
 
 
 def setup_logging(verbose: bool, log_file: Path | None) -> None:
@@ -168,8 +211,9 @@ def handle_errors(command: F) -> F:
             click.echo(f"kvmigrate: error: {exc}", err=True)
             sys.exit(exc.exit_code)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}"
-                                 for e in exc.errors(include_url=False))
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc']) or 'options'}: {e['msg']}" for e in exc.errors(include_url=False)
+            )
             raise click.UsageError(problems) from exc
         except asyncio.CancelledError:
             click.echo("kvmigrate: interrupted", err=True)
@@ -204,14 +248,26 @@ def main() -> None:
 @selection_options
 @decision_options
 @mode_options
-@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
-              help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<target>.db].")
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<target>.db].",
+)
 @click.option("--restart", is_flag=True, help="Discard the journal and start over.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (as `kvmigrate plan` does) and write nothing.")
 @common_options
 @handle_errors
-def copy(source: str, target: str, state: Path | None, restart: bool, dry_run: bool, verbose: bool,
-         log_file: Path | None, output: str, **flags: Any) -> None:
+def copy(
+    source: str,
+    target: str,
+    state: Path | None,
+    restart: bool,
+    dry_run: bool,
+    verbose: bool,
+    log_file: Path | None,
+    output: str,
+    **flags: Any,
+) -> None:
     """Copy every secret, key and certificate (all versions) from SOURCE to TARGET by backup and restore.
 
     SOURCE and TARGET are vault names (contoso → https://contoso.vault.azure.net) or https URLs. In the default
@@ -257,8 +313,11 @@ def run_engine(options: CopyOptions, output: str) -> None:
     else:
         print_summary(out_console, summary)
     if summary.interrupted:
-        click.echo(f"kvmigrate: interrupted; rerun the same command to resume (finished objects are not "
-                   f"{'copied' if options.operation == 'copy' else options.operation + 'd'} again)", err=True)
+        click.echo(
+            f"kvmigrate: interrupted; rerun the same command to resume (finished objects are not "
+            f"{'copied' if options.operation == 'copy' else options.operation + 'd'} again)",
+            err=True,
+        )
         sys.exit(EXIT_INTERRUPTED)
     sys.exit(1 if summary.failed else 0)
 
@@ -293,12 +352,16 @@ def show_plan(options: CopyOptions, output: str, output_file: Path | None = None
 @selection_options
 @decision_options
 @mode_options
-@click.option("--output-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write the plan to this file (0600) instead of stdout.")
+@click.option(
+    "--output-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the plan to this file (0600) instead of stdout.",
+)
 @common_options
 @handle_errors
-def plan(source: str, target: str, output_file: Path | None, verbose: bool, log_file: Path | None, output: str,
-         **flags: Any) -> None:
+def plan(
+    source: str, target: str, output_file: Path | None, verbose: bool, log_file: Path | None, output: str, **flags: Any
+) -> None:
     """Show what `kvmigrate copy SOURCE TARGET` would do, object by object, without writing anything.
 
     SOURCE may also be an archive directory (from `kvmigrate backup`): then it shows what `kvmigrate restore`
@@ -326,19 +389,44 @@ def plan(source: str, target: str, output_file: Path | None, verbose: bool, log_
 @click.argument("target")
 @selection_options
 @click.option("--no-values", is_flag=True, help="Do not read secret values (for identities without get).")
-@click.option("--mode", type=click.Choice(["backup", "value"]), default="backup", show_default=True,
-              help="backup: compare by version ids; value: compare values and attributes version by version in "
-                   "creation order (after copy --mode value, where version ids differ).")
+@click.option(
+    "--mode",
+    type=click.Choice(["backup", "value"]),
+    default="backup",
+    show_default=True,
+    help="backup: compare by version ids; value: compare values and attributes version by version in "
+    "creation order (after copy --mode value, where version ids differ).",
+)
 @click.option("--latest-only", is_flag=True, help="Value mode: compare only each object's current version.")
-@click.option("--concurrency", type=click.IntRange(1, 512), default=16, show_default=True,
-              help="Objects compared at once.")
-@click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
-              help="HTTP attempts per second per vault.")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 512), default=16, show_default=True, help="Objects compared at once."
+)
+@click.option(
+    "--rps",
+    type=click.FloatRange(min=0.1, max=10_000),
+    default=DEFAULT_RPS,
+    show_default=True,
+    help="HTTP attempts per second per vault.",
+)
 @common_options
 @handle_errors
-def verify(source: str, target: str, types: str, include: tuple[str, ...], exclude: tuple[str, ...],
-           no_values: bool, mode: str, latest_only: bool, concurrency: int, rps: float, ca_bundle: Path | None,
-           tenant_id: str | None, verbose: bool, log_file: Path | None, output: str) -> None:
+def verify(
+    source: str,
+    target: str,
+    types: str,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    no_values: bool,
+    mode: str,
+    latest_only: bool,
+    concurrency: int,
+    rps: float,
+    ca_bundle: Path | None,
+    tenant_id: str | None,
+    verbose: bool,
+    log_file: Path | None,
+    output: str,
+) -> None:
     """Prove TARGET holds every SOURCE object: same version ids, attributes, tags and material.
 
     Secret values are compared by SHA-256 digest in memory, never printed or written (--no-values skips them).
@@ -353,9 +441,21 @@ def verify(source: str, target: str, types: str, include: tuple[str, ...], exclu
 
     setup_logging(verbose, log_file)
     connection = ConnectionOptions(ca_bundle=ca_bundle, tenant_id=tenant_id)
-    report = run_until_signal(lambda stop: run_verify(
-        source, target, types=parse_types(types), include=include, exclude=exclude, no_values=no_values,
-        by_value=mode == "value", latest_only=latest_only, concurrency=concurrency, rps=rps, connection=connection))
+    report = run_until_signal(
+        lambda stop: run_verify(
+            source,
+            target,
+            types=parse_types(types),
+            include=include,
+            exclude=exclude,
+            no_values=no_values,
+            by_value=mode == "value",
+            latest_only=latest_only,
+            concurrency=concurrency,
+            rps=rps,
+            connection=connection,
+        )
+    )
     if output == "json":
         click.echo(verify_json(report))
     else:
@@ -367,17 +467,34 @@ def verify(source: str, target: str, types: str, include: tuple[str, ...], exclu
 @click.argument("source")
 @click.argument("archive", type=click.Path(file_okay=False, path_type=Path))
 @selection_options
-@click.option("--concurrency", type=click.IntRange(1, 512), default=32, show_default=True,
-              help="Objects in flight per stage.")
-@click.option("--rps", type=click.FloatRange(min=0.1, max=10_000), default=DEFAULT_RPS, show_default=True,
-              help="HTTP attempts per second on the source vault.")
-@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
-              help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<archive>.db].")
+@click.option(
+    "--concurrency", type=click.IntRange(1, 512), default=32, show_default=True, help="Objects in flight per stage."
+)
+@click.option(
+    "--rps",
+    type=click.FloatRange(min=0.1, max=10_000),
+    default=DEFAULT_RPS,
+    show_default=True,
+    help="HTTP attempts per second on the source vault.",
+)
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<archive>.db].",
+)
 @click.option("--restart", is_flag=True, help="Discard the journal and start over.")
 @common_options
 @handle_errors
-def backup(source: str, archive: Path, state: Path | None, restart: bool, verbose: bool, log_file: Path | None,
-           output: str, **flags: Any) -> None:
+def backup(
+    source: str,
+    archive: Path,
+    state: Path | None,
+    restart: bool,
+    verbose: bool,
+    log_file: Path | None,
+    output: str,
+    **flags: Any,
+) -> None:
     """Back up every object of SOURCE into the directory ARCHIVE (one blob file per object + manifest.json).
 
     The blobs are Key Vault's own encrypted backups, exactly as returned; they restore only into a vault of the
@@ -388,8 +505,7 @@ def backup(source: str, archive: Path, state: Path | None, restart: bool, verbos
     Exit codes: 0 nothing failed, 1 some objects failed, 2 bad usage or input, 130 interrupted.
     """
     setup_logging(verbose, log_file)
-    run_engine(copy_options(source, str(archive), operation="backup", state=state, restart=restart, **flags),
-               output)
+    run_engine(copy_options(source, str(archive), operation="backup", state=state, restart=restart, **flags), output)
 
 
 @main.command()
@@ -397,14 +513,26 @@ def backup(source: str, archive: Path, state: Path | None, restart: bool, verbos
 @click.argument("target")
 @selection_options
 @decision_options
-@click.option("--state", type=click.Path(dir_okay=False, path_type=Path),
-              help="Journal file (SQLite) [default: ./.kvmigrate/<archive>__<target>.db].")
+@click.option(
+    "--state",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal file (SQLite) [default: ./.kvmigrate/<archive>__<target>.db].",
+)
 @click.option("--restart", is_flag=True, help="Discard the journal and start over.")
 @click.option("--dry-run", is_flag=True, help="Print the plan (as `kvmigrate plan ARCHIVE TARGET`) and write nothing.")
 @common_options
 @handle_errors
-def restore(archive: Path, target: str, state: Path | None, restart: bool, dry_run: bool, verbose: bool,
-            log_file: Path | None, output: str, **flags: Any) -> None:
+def restore(
+    archive: Path,
+    target: str,
+    state: Path | None,
+    restart: bool,
+    dry_run: bool,
+    verbose: bool,
+    log_file: Path | None,
+    output: str,
+    **flags: Any,
+) -> None:
     """Restore every object of the directory ARCHIVE (from `kvmigrate backup`) into TARGET.
 
     Each blob is checked against the SHA-256 in the manifest before it is sent: a tampered or truncated blob is
@@ -428,8 +556,14 @@ def archive() -> None:
 
 @archive.command()
 @click.argument("path", type=click.Path(file_okay=False, path_type=Path))
-@click.option("-o", "--output", type=click.Choice(["table", "json"]), default="table", show_default=True,
-              help="A table for people, the manifest as JSON for machines.")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default="table",
+    show_default=True,
+    help="A table for people, the manifest as JSON for machines.",
+)
 @handle_errors
 def inspect(path: Path, output: str) -> None:
     """List what the archive at PATH holds: source vault, creation time, and every object with its versions."""
@@ -438,25 +572,48 @@ def inspect(path: Path, output: str) -> None:
 
     loaded = Archive.load(path)
     if output == "json":
-        click.echo(json.dumps({"source": loaded.source, "created": loaded.created, "complete": loaded.complete,
-                               "tool_version": loaded.tool_version,
-                               "objects": [e.as_dict() for e in loaded.entries.values()]}, indent=2))
+        click.echo(
+            json.dumps(
+                {
+                    "source": loaded.source,
+                    "created": loaded.created,
+                    "complete": loaded.complete,
+                    "tool_version": loaded.tool_version,
+                    "objects": [e.as_dict() for e in loaded.entries.values()],
+                },
+                indent=2,
+            )
+        )
     else:
         print_archive(Console(), loaded)
 
 
 @main.command()
-@click.option("--config", "config_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="TOML file with [defaults] and one [vaults.NAME] table per vault.")
-@click.option("--vault", "vaults", multiple=True, metavar="NAME=PORT",
-              help="Shorthand for a vault with default settings (repeatable).")
-@click.option("--env-file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write IDENTITY_ENDPOINT, IDENTITY_HEADER, KVMIGRATE_CA_BUNDLE and KVMIGRATE_VAULT_<NAME> here "
-                   "(atomically, 0600) once every vault accepts connections.")
-@click.option("--state-dir", type=click.Path(file_okay=False, path_type=Path),
-              help="Where the CA and server certificate are written (default: a temporary directory).")
-def emulator(config_file: Path | None, vaults: tuple[str, ...], env_file: Path | None,
-             state_dir: Path | None) -> None:
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="TOML file with [defaults] and one [vaults.NAME] table per vault.",
+)
+@click.option(
+    "--vault",
+    "vaults",
+    multiple=True,
+    metavar="NAME=PORT",
+    help="Shorthand for a vault with default settings (repeatable).",
+)
+@click.option(
+    "--env-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write IDENTITY_ENDPOINT, IDENTITY_HEADER, KVMIGRATE_CA_BUNDLE and KVMIGRATE_VAULT_<NAME> here "
+    "(atomically, 0600) once every vault accepts connections.",
+)
+@click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Where the CA and server certificate are written (default: a temporary directory).",
+)
+def emulator(config_file: Path | None, vaults: tuple[str, ...], env_file: Path | None, state_dir: Path | None) -> None:
     """Serve local emulated Key Vaults over HTTPS for rehearsals and tests (runs until Ctrl-C).
 
     \b

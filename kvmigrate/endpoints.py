@@ -50,8 +50,9 @@ class Sink(Protocol):
 
     async def versions(self, ref: ObjectRef) -> list[str]: ...
 
-    async def restore(self, ref: ObjectRef, blob: Any, *, versions: tuple[str, ...] = (),
-                      enabled: bool | None = None) -> None: ...
+    async def restore(
+        self, ref: ObjectRef, blob: Any, *, versions: tuple[str, ...] = (), enabled: bool | None = None
+    ) -> None: ...
 
     async def recover_deleted(self, ref: ObjectRef) -> None: ...
 
@@ -70,8 +71,17 @@ def endpoint_labels(operation: Operation, source: str, target: str) -> tuple[str
 class Endpoints:
     """``async with Endpoints(...) as ends``: ``ends.source`` and ``ends.target``, closed on exit."""
 
-    def __init__(self, operation: Operation, source: str, target: str, *, connection: ConnectionOptions,
-                 rps: float, credential: AsyncTokenCredential | None = None, latest_only: bool = False) -> None:
+    def __init__(
+        self,
+        operation: Operation,
+        source: str,
+        target: str,
+        *,
+        connection: ConnectionOptions,
+        rps: float,
+        credential: AsyncTokenCredential | None = None,
+        latest_only: bool = False,
+    ) -> None:
         self.operation = operation
         self.latest_only = latest_only
         self.value_source: ValueSource | None = None
@@ -79,8 +89,11 @@ class Endpoints:
         self.source_label, self.target_label = endpoint_labels(operation, source, target)
         check_ca_bundle(connection.ca_bundle)  # before anything is written
         self.connection = connection
-        vaults = {"copy": (self.source_label, self.target_label), "backup": (self.source_label,),
-                  "restore": (self.target_label,)}[operation]
+        vaults = {
+            "copy": (self.source_label, self.target_label),
+            "backup": (self.source_label,),
+            "restore": (self.target_label,),
+        }[operation]
         self.limiters = {url: AdaptiveRateLimiter(rps) for url in vaults}
         self._credential = credential
         self._stack = AsyncExitStack()
@@ -110,8 +123,9 @@ class Endpoints:
             self.source, self.target = adapters[self.source_label], adapters[self.target_label]
             # Value mode reads and writes values through the same clients (same limiters).
             source, target = adapters[self.source_label], adapters[self.target_label]
-            self.value_source = ValueSource(source, ValueAdapter(source.clients, label=source.label),
-                                            latest_only=self.latest_only)
+            self.value_source = ValueSource(
+                source, ValueAdapter(source.clients, label=source.label), latest_only=self.latest_only
+            )
             self.value_sink = ValueSink(target, ValueAdapter(target.clients, label=target.label))
         elif self.operation == "backup":
             self.archive = Archive.create_or_resume(Path(self.target_label), source=self.source_label)
@@ -120,8 +134,9 @@ class Endpoints:
             self.archive = Archive.load(Path(self.source_label))
             self.source, self.target = ArchiveSource(self.archive), adapters[self.target_label]
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self._stack.aclose()
 
     def requests(self) -> dict[str, int]:

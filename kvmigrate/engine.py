@@ -34,8 +34,11 @@ from kvmigrate.vault.adapter import Listed
 from kvmigrate.vault.values import NotExportableError, ValuePayload
 
 log = logging.getLogger(__name__)
-_OUTCOME_OF = {Action.ALREADY_COPIED: Outcome.ALREADY_COPIED, Action.SKIP_EXISTING: Outcome.SKIPPED_EXISTING,
-               Action.CONFLICT_DELETED: Outcome.CONFLICT_DELETED}
+_OUTCOME_OF = {
+    Action.ALREADY_COPIED: Outcome.ALREADY_COPIED,
+    Action.SKIP_EXISTING: Outcome.SKIPPED_EXISTING,
+    Action.CONFLICT_DELETED: Outcome.CONFLICT_DELETED,
+}
 #: After a purge Key Vault frees the name only seconds later (facts §9): keep retrying a 409 this long.
 PURGE_SETTLE_SECONDS = 60.0
 
@@ -94,18 +97,26 @@ class RunSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "operation": self.operation, "source": self.source, "target": self.target, "dry_run": self.dry_run,
-            "copied": self.copied, "already_copied": self.already_copied,
+            "operation": self.operation,
+            "source": self.source,
+            "target": self.target,
+            "dry_run": self.dry_run,
+            "copied": self.copied,
+            "already_copied": self.already_copied,
             "previously_done": self.previously_done,
-            "skipped": sum(self.skipped.values()), "skipped_by_reason": dict(self.skipped),
+            "skipped": sum(self.skipped.values()),
+            "skipped_by_reason": dict(self.skipped),
             "failed": self.failed,
             "failures": [{"type": f.type, "name": f.name, "error": f.error} for f in self.failures],
             "blocked": [{"type": f.type, "name": f.name, "reason": f.error} for f in self.blocked],
             "notes": self.notes,
             "by_type": {t: dict(c) for t, c in sorted(self.per_type.items())},
-            "requests": sum(self.requests.values()), "requests_by_vault": self.requests,
-            "throttled": sum(self.throttled.values()), "throttled_by_vault": self.throttled,
-            "elapsed_seconds": round(self.elapsed_seconds, 3), "interrupted": self.interrupted,
+            "requests": sum(self.requests.values()),
+            "requests_by_vault": self.requests,
+            "throttled": sum(self.throttled.values()),
+            "throttled_by_vault": self.throttled,
+            "elapsed_seconds": round(self.elapsed_seconds, 3),
+            "interrupted": self.interrupted,
             "state": str(self.state),
         }
 
@@ -123,20 +134,34 @@ def default_state_path(source_url: str, target_url: str, base: Path | None = Non
 class CopyEngine:
     """Copy every selected object of one vault into another by backup → restore."""
 
-    def __init__(self, options: CopyOptions, *, credential: AsyncTokenCredential | None = None,
-                 events: EngineEvents | None = None, stop: asyncio.Event | None = None,
-                 state_base: Path | None = None) -> None:
+    def __init__(
+        self,
+        options: CopyOptions,
+        *,
+        credential: AsyncTokenCredential | None = None,
+        events: EngineEvents | None = None,
+        stop: asyncio.Event | None = None,
+        state_base: Path | None = None,
+    ) -> None:
         self.options = options
         self.events: EngineEvents = events or NoEvents()
         self.stop = stop or asyncio.Event()
         self.source_url, self.target_url = endpoint_labels(options.operation, options.source, options.target)
         self.state_path = options.state or default_state_path(self.source_url, self.target_url, state_base)
-        self.summary = RunSummary(self.source_url, self.target_url, self.state_path, dry_run=options.dry_run,
-                                  operation=options.operation)
+        self.summary = RunSummary(
+            self.source_url, self.target_url, self.state_path, dry_run=options.dry_run, operation=options.operation
+        )
         self.purged: set[tuple[ObjectType, str]] = set()
         self.resuming: set[tuple[ObjectType, str]] = set()
-        self.ends = Endpoints(options.operation, options.source, options.target, connection=options.connection,
-                              rps=options.rps, credential=credential, latest_only=options.latest_only)
+        self.ends = Endpoints(
+            options.operation,
+            options.source,
+            options.target,
+            connection=options.connection,
+            rps=options.rps,
+            credential=credential,
+            latest_only=options.latest_only,
+        )
         self.by_value = options.mode == "value"  # auto mode turns it on when the target refuses blobs
         self.limiters = self.ends.limiters
 
@@ -154,8 +179,13 @@ class CopyEngine:
 
     async def _run_with_journal(self, state_path: Path) -> None:
         options = self.options
-        with Journal.open(state_path, source=self.source_url, target=self.target_url, operation=options.operation,
-                          restart=options.restart) as journal:
+        with Journal.open(
+            state_path,
+            source=self.source_url,
+            target=self.target_url,
+            operation=options.operation,
+            restart=options.restart,
+        ) as journal:
             self.journal = journal
             async with self.ends as ends:
                 self.source, self.target = ends.source, ends.target
@@ -169,8 +199,10 @@ class CopyEngine:
                     if ends.value_sink is not None and self.by_value:
                         self.summary.throttled[f"{self.target_url} (creates)"] = ends.value_sink.creates.throttled
                         for ref, version in ends.value_sink.unreadable:
-                            self.summary.notes.append(f"{ref} version {version} is disabled in the source: Key "
-                                                      "Vault does not reveal its value, so it was not copied")
+                            self.summary.notes.append(
+                                f"{ref} version {version} is disabled in the source: Key "
+                                "Vault does not reveal its value, so it was not copied"
+                            )
                 if ends.archive is not None and options.operation == "backup" and not options.dry_run:
                     finished = not self.stop.is_set() and not self.summary.failures
                     ends.archive.write_manifest(complete=finished)
@@ -221,8 +253,9 @@ class CopyEngine:
                 await todo.put(None)
 
     # -- stage 2: decide and back up -------------------------------------------------------------------------------
-    async def _backup_worker(self, todo: asyncio.Queue[Listed | None],
-                             blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None]) -> None:
+    async def _backup_worker(
+        self, todo: asyncio.Queue[Listed | None], blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None]
+    ) -> None:
         while (listed := await todo.get()) is not None:
             if self.stop.is_set():
                 continue  # leave it pending: a rerun picks it up
@@ -264,16 +297,25 @@ class CopyEngine:
         if in_flight or key in self.index.active:
             target_versions = await self.target.versions(ref)
         source_versions = await self.source.versions(ref) if target_versions and not self.by_value else None
-        decision = decide(ref, options=self.options, source_versions=source_versions, by_value=self.by_value,
-                          target_versions=target_versions, target_deleted=key in self.index.deleted)
+        decision = decide(
+            ref,
+            options=self.options,
+            source_versions=source_versions,
+            by_value=self.by_value,
+            target_versions=target_versions,
+            target_deleted=key in self.index.deleted,
+        )
         action = decision.action
         if action is Action.BLOCKED_NOT_EXPORTABLE:
             raise NotExportableError(f"{ref}: {decision.reason}")
         if action is Action.COPY:
             return None
         if action is Action.CONFLICT_EXISTING:
-            raise ObjectConflictError(f"{ref} already exists in the target with other versions (--on-conflict fail)",
-                                      vault=self.target_url, status=409)
+            raise ObjectConflictError(
+                f"{ref} already exists in the target with other versions (--on-conflict fail)",
+                vault=self.target_url,
+                status=409,
+            )
         if action is Action.RECOVER_DELETED:
             if not await self._gate(f"recover deleted {ref} in the target", lambda: self.target.recover_deleted(ref)):
                 return Outcome.CONFLICT_DELETED
@@ -331,8 +373,10 @@ class CopyEngine:
         """Auto mode: the target refused a blob for its subscription/geography; move the rest by value."""
         if not self.by_value:
             self.by_value = True
-            note = ("the target refused backup blobs (another subscription or geography): switched to value mode for "
-                    "secrets and certificates; keys cannot move this way")
+            note = (
+                "the target refused backup blobs (another subscription or geography): switched to value mode for "
+                "secrets and certificates; keys cannot move this way"
+            )
             log.warning("%s", note)
             self.summary.notes.append(note)
 

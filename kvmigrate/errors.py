@@ -136,19 +136,26 @@ def from_azure(exc: AzureError, *, vault: str, operation: str, subject: str) -> 
     if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return TlsVerificationError(
             f"TLS verification failed for vault {vault}: its certificate is not trusted; if it is signed by a private "
-            "CA pass --ca-bundle (or KVMIGRATE_CA_BUNDLE) with that CA's PEM file", vault=vault)
+            "CA pass --ca-bundle (or KVMIGRATE_CA_BUNDLE) with that CA's PEM file",
+            vault=vault,
+        )
     if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
         return AuthenticationError(
             f"cannot get a token for vault {vault}: {_first_line(exc.message)}; sign in (az login) or configure a "
-            "managed identity or AZURE_* service-principal variables", vault=vault)
+            "managed identity or AZURE_* service-principal variables",
+            vault=vault,
+        )
     if isinstance(exc, ServiceRequestError | ServiceResponseError) and not isinstance(exc, HttpResponseError):
         if any(isinstance(c, socket.gaierror) for c in causes) or "Name or service not known" in str(exc):
             return VaultUnreachableError(
                 f"vault {vault} cannot be resolved (DNS): check the name, or private DNS for a private endpoint",
-                vault=vault)
+                vault=vault,
+            )
         return VaultUnreachableError(
             f"vault {vault} is unreachable during {operation} of {subject}: {_first_line(str(exc))}; check network "
-            "access, firewall and private endpoints", vault=vault)
+            "access, firewall and private endpoints",
+            vault=vault,
+        )
     if isinstance(exc, HttpResponseError):
         status = exc.status_code
         code = exc.error.code if exc.error is not None else None
@@ -156,9 +163,17 @@ def from_azure(exc: AzureError, *, vault: str, operation: str, subject: str) -> 
         if status == 401:
             return AuthenticationError(
                 f"vault {vault} refused the token (401) for {operation} of {subject}: {message}; check the tenant "
-                "(--tenant-id) and that the identity may use this vault", vault=vault, status=status, code=code)
-        if status == 403 and code not in ("SecretDisabled",) and "disabled" not in message.lower() \
-                and "associated with a certificate" not in message:
+                "(--tenant-id) and that the identity may use this vault",
+                vault=vault,
+                status=status,
+                code=code,
+            )
+        if (
+            status == 403
+            and code not in ("SecretDisabled",)
+            and "disabled" not in message.lower()
+            and "associated with a certificate" not in message
+        ):
             permission = _PERMISSION.search(message)
             action = _RBAC_ACTION.search(exc.message or "")
             if permission:
@@ -170,24 +185,43 @@ def from_azure(exc: AzureError, *, vault: str, operation: str, subject: str) -> 
             return PermissionDeniedError(
                 f"vault {vault} denied {operation} of {subject} (403): the identity needs {need} on {vault} "
                 "(access policy, or an RBAC role such as Key Vault Administrator); grant it and rerun",
-                vault=vault, status=status, code=code)
+                vault=vault,
+                status=status,
+                code=code,
+            )
         if status == 409:
-            return ObjectConflictError(f"vault {vault}: {subject} conflicts (409): {message}", vault=vault,
-                                       status=status, code=code)
+            return ObjectConflictError(
+                f"vault {vault}: {subject} conflicts (409): {message}", vault=vault, status=status, code=code
+            )
         if status == 400 and "decrypt backup blob" in message.lower():
             return WrongSecurityDomainError(
                 f"vault {vault} refused the backup of {subject}: backups restore only into a vault of the same Azure "
                 "subscription and geography; use a target in the same subscription and geography (or value mode)",
-                vault=vault, status=status, code=code)
+                vault=vault,
+                status=status,
+                code=code,
+            )
         if status == 400 and (code or "").lower().startswith("malformed"):
-            return BlobRefusedError(f"vault {vault} refused the backup of {subject} as corrupt: {message}",
-                                    vault=vault, status=status, code=code)
+            return BlobRefusedError(
+                f"vault {vault} refused the backup of {subject} as corrupt: {message}",
+                vault=vault,
+                status=status,
+                code=code,
+            )
         if status == 400 and "500 versions" in message:
             return TooManyVersionsError(
                 f"{subject} has more than 500 versions, which Key Vault cannot back up; it cannot be copied by "
-                "backup/restore", vault=vault, status=status, code=code)
-        return ObjectFailedError(f"vault {vault}: {operation} of {subject} failed ({status} {code}): {message}",
-                                 vault=vault, status=status, code=code)
+                "backup/restore",
+                vault=vault,
+                status=status,
+                code=code,
+            )
+        return ObjectFailedError(
+            f"vault {vault}: {operation} of {subject} failed ({status} {code}): {message}",
+            vault=vault,
+            status=status,
+            code=code,
+        )
     return ObjectFailedError(f"vault {vault}: {operation} of {subject} failed: {_first_line(str(exc))}", vault=vault)
 
 

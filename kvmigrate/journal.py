@@ -304,14 +304,17 @@ class Journal:
         with self._writing(ref), self._transaction(durable=True) as connection:
             connection.execute(
                 "INSERT OR REPLACE INTO version_map (type, name_key, source_version, target_version) "
-                "VALUES (?, ?, ?, ?)", (ref.type.value, ref.key, source_version, target_version))
+                "VALUES (?, ?, ?, ?)",
+                (ref.type.value, ref.key, source_version, target_version),
+            )
 
     def version_map(self, ref: ObjectRef) -> dict[str, str]:
         """Source version id → target version id for everything value mode has written of ``ref``."""
         with self._writing(ref):
             rows = self._conn.execute(
                 "SELECT source_version, target_version FROM version_map WHERE type = ? AND name_key = ?",
-                (ref.type.value, ref.key)).fetchall()
+                (ref.type.value, ref.key),
+            ).fetchall()
         return {str(source): str(target) for source, target in rows}
 
     def get(self, ref: ObjectRef) -> ItemRecord | None:

@@ -29,13 +29,16 @@ class CopyOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     operation: Literal["copy", "backup", "restore"] = Field(
-        "copy", description="copy: vault → vault; backup: vault → archive directory; restore: archive → vault.")
+        "copy", description="copy: vault → vault; backup: vault → archive directory; restore: archive → vault."
+    )
     source: str = Field(description="Source vault name or https URL (restore: the archive directory).")
     target: str = Field(description="Target vault name or https URL (backup: the archive directory).")
     mode: Literal["backup", "value", "auto"] = Field(
-        "backup", description="backup: Key Vault blobs (same subscription+geography); value: recreate secrets and "
-                              "certificates from their values (any vault); auto: backup, switching to value when the "
-                              "target refuses blobs.")
+        "backup",
+        description="backup: Key Vault blobs (same subscription+geography); value: recreate secrets and "
+        "certificates from their values (any vault); auto: backup, switching to value when the "
+        "target refuses blobs.",
+    )
     latest_only: bool = Field(False, description="Value mode: copy only each object's current version.")
     types: tuple[ObjectType, ...] = Field(ALL_TYPES, description="Object types to copy.")
     include: tuple[str, ...] = Field((), description="Glob(s) on names to include; empty = all (case-insensitive).")

@@ -25,9 +25,17 @@ class Decision:
     reason: str
 
 
-def decide(ref: ObjectRef, *, options: CopyOptions, managed: bool = False, selected: bool = True,
-           source_versions: Sequence[str] | None = None, target_versions: Sequence[str] = (),
-           target_deleted: bool = False, by_value: bool = False) -> Decision:
+def decide(
+    ref: ObjectRef,
+    *,
+    options: CopyOptions,
+    managed: bool = False,
+    selected: bool = True,
+    source_versions: Sequence[str] | None = None,
+    target_versions: Sequence[str] = (),
+    target_deleted: bool = False,
+    by_value: bool = False,
+) -> Decision:
     """What copy does with ``ref``. ``source_versions`` may be None when not read (then it is not compared).
 
     ``by_value``: value mode (or auto mode after its switch): keys cannot move, the 500-version limit does not
@@ -38,32 +46,40 @@ def decide(ref: ObjectRef, *, options: CopyOptions, managed: bool = False, selec
     if managed:
         return Decision(Action.SKIP_MANAGED, "belongs to a certificate; travels inside the certificate's backup")
     if by_value and ref.type is ObjectType.KEY:
-        return Decision(Action.BLOCKED_NOT_EXPORTABLE, "Key Vault keys cannot be exported; move keys with backup "
-                                                       "mode inside one subscription and geography")
+        return Decision(
+            Action.BLOCKED_NOT_EXPORTABLE,
+            "Key Vault keys cannot be exported; move keys with backup mode inside one subscription and geography",
+        )
     if by_value and target_versions:
         if options.on_conflict == "fail":
-            return Decision(Action.CONFLICT_EXISTING, "an object of this name exists in the target (--on-conflict "
-                                                      "fail)")
+            return Decision(
+                Action.CONFLICT_EXISTING, "an object of this name exists in the target (--on-conflict fail)"
+            )
         return Decision(Action.SKIP_EXISTING, "an object of this name exists in the target")
     if not by_value and source_versions is not None and len(source_versions) > MAX_BACKUP_VERSIONS:
-        return Decision(Action.TOO_MANY_VERSIONS,
-                        f"{len(source_versions)} versions: Key Vault refuses to back up more than "
-                        f"{MAX_BACKUP_VERSIONS}")
+        return Decision(
+            Action.TOO_MANY_VERSIONS,
+            f"{len(source_versions)} versions: Key Vault refuses to back up more than {MAX_BACKUP_VERSIONS}",
+        )
     if target_versions:
         if source_versions is not None and sorted(source_versions) == sorted(target_versions):
             return Decision(Action.ALREADY_COPIED, "the target holds the same version ids")
         if options.on_conflict == "fail":
-            return Decision(Action.CONFLICT_EXISTING,
-                            "an object of this name with other versions exists in the target (--on-conflict fail)")
+            return Decision(
+                Action.CONFLICT_EXISTING,
+                "an object of this name with other versions exists in the target (--on-conflict fail)",
+            )
         return Decision(Action.SKIP_EXISTING, "an object of this name with other versions exists in the target")
     if target_deleted:
         if options.recover_deleted:
             return Decision(Action.RECOVER_DELETED, "soft-deleted in the target: it will be recovered, not copied")
         if options.purge_deleted:
             return Decision(Action.PURGE_AND_COPY, "soft-deleted in the target: it will be PURGED, then restored")
-        return Decision(Action.CONFLICT_DELETED,
-                        "soft-deleted in the target: restore is refused until it is recovered or purged "
-                        "(--recover-deleted / --purge-deleted)")
+        return Decision(
+            Action.CONFLICT_DELETED,
+            "soft-deleted in the target: restore is refused until it is recovered or purged "
+            "(--recover-deleted / --purge-deleted)",
+        )
     return Decision(Action.COPY, "")
 
 
@@ -77,8 +93,14 @@ class PlanItem:
     reason: str
 
     def as_dict(self) -> dict[str, Any]:
-        return {"type": self.type, "name": self.name, "versions": self.versions, "enabled": self.enabled,
-                "action": self.action.value, "reason": self.reason}
+        return {
+            "type": self.type,
+            "name": self.name,
+            "versions": self.versions,
+            "enabled": self.enabled,
+            "action": self.action.value,
+            "reason": self.reason,
+        }
 
 
 @dataclass
@@ -101,13 +123,16 @@ class Plan:
     def requests(self) -> dict[str, int]:
         """Requests copy would make per vault: listings, a version read per name in both, backup and restore."""
         copying = sum(1 for i in self.items if i.action in (Action.COPY, Action.PURGE_AND_COPY))
-        compared = sum(1 for i in self.items if i.action in (Action.ALREADY_COPIED, Action.SKIP_EXISTING,
-                                                             Action.CONFLICT_EXISTING))
+        compared = sum(
+            1 for i in self.items if i.action in (Action.ALREADY_COPIED, Action.SKIP_EXISTING, Action.CONFLICT_EXISTING)
+        )
         purges = sum(1 for i in self.items if i.action is Action.PURGE_AND_COPY)
         recovers = sum(1 for i in self.items if i.action is Action.RECOVER_DELETED)
         challenges = 3  # one 401 probe per SDK client
-        return {self.source: challenges + self.source_pages + copying + compared,
-                self.target: challenges + self.target_pages + copying + compared + purges + 2 * recovers}
+        return {
+            self.source: challenges + self.source_pages + copying + compared,
+            self.target: challenges + self.target_pages + copying + compared + purges + 2 * recovers,
+        }
 
     def eta_seconds(self) -> float:
         """Both vaults work in parallel: the busier one at ``rps`` bounds the run."""
@@ -127,13 +152,24 @@ class Plan:
         return notes
 
     def summary(self) -> dict[str, Any]:
-        return {"objects": len(self.items), "counts": self.counts(), "requests": self.requests(),
-                "eta_seconds": self.eta_seconds(), "rps": self.rps, "warnings": self.warnings()}
+        return {
+            "objects": len(self.items),
+            "counts": self.counts(),
+            "requests": self.requests(),
+            "eta_seconds": self.eta_seconds(),
+            "rps": self.rps,
+            "warnings": self.warnings(),
+        }
 
     def as_dict(self) -> dict[str, Any]:
         blocked = [i.as_dict() for i in self.items if i.action is Action.BLOCKED_NOT_EXPORTABLE]
-        return {"source": self.source, "target": self.target, "items": [i.as_dict() for i in self.items],
-                "blocked": blocked, "summary": self.summary()}
+        return {
+            "source": self.source,
+            "target": self.target,
+            "items": [i.as_dict() for i in self.items],
+            "blocked": blocked,
+            "summary": self.summary(),
+        }
 
 
 def pages(count: int) -> int:

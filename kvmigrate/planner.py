@@ -22,8 +22,15 @@ from kvmigrate.vault.adapter import Listed
 
 async def build_plan(options: CopyOptions, *, credential: AsyncTokenCredential | None = None) -> Plan:
     """Plan a copy (or a restore from an archive) into ``options.target`` without writing anything."""
-    async with Endpoints(options.operation, options.source, options.target, connection=options.connection,
-                         rps=options.rps, credential=credential, latest_only=options.latest_only) as vaults:
+    async with Endpoints(
+        options.operation,
+        options.source,
+        options.target,
+        connection=options.connection,
+        rps=options.rps,
+        credential=credential,
+        latest_only=options.latest_only,
+    ) as vaults:
         plan = Plan(vaults.source_label, vaults.target_label, options.rps)
         index = await TargetIndex.load(vaults.target, options.types)
         target_counts = Counter(object_type for object_type, _ in index.active)
@@ -42,8 +49,9 @@ async def build_plan(options: CopyOptions, *, credential: AsyncTokenCredential |
     return plan
 
 
-async def _plan_one(plan: Plan, listed: Listed, index: TargetIndex, ends: Endpoints, options: CopyOptions,
-                    gate: asyncio.Semaphore) -> None:
+async def _plan_one(
+    plan: Plan, listed: Listed, index: TargetIndex, ends: Endpoints, options: CopyOptions, gate: asyncio.Semaphore
+) -> None:
     source, target = ends.source, ends.target
     by_value = options.mode == "value"
     try:
@@ -55,15 +63,36 @@ async def _plan_one(plan: Plan, listed: Listed, index: TargetIndex, ends: Endpoi
             source_versions = await source.versions(ref)
             if (ref.type, ref.key) in index.active:
                 target_versions = await target.versions(ref)
-        decision = decide(ref, options=options, managed=listed.managed, selected=selected, by_value=by_value,
-                          source_versions=source_versions, target_versions=target_versions,
-                          target_deleted=(ref.type, ref.key) in index.deleted)
-        if (by_value and decision.action is Action.COPY and ref.type is ObjectType.CERTIFICATE
-                and ends.value_source is not None and not await ends.value_source.values.is_exportable(ref)):
-            decision = Decision(Action.BLOCKED_NOT_EXPORTABLE, "its private key is not exportable; re-issue it in "
-                                                               "the target or use backup mode")
-        plan.items.append(PlanItem(ref.type.value, ref.name,
-                                   len(source_versions) if source_versions is not None else None,
-                                   listed.enabled, decision.action, decision.reason))
+        decision = decide(
+            ref,
+            options=options,
+            managed=listed.managed,
+            selected=selected,
+            by_value=by_value,
+            source_versions=source_versions,
+            target_versions=target_versions,
+            target_deleted=(ref.type, ref.key) in index.deleted,
+        )
+        if (
+            by_value
+            and decision.action is Action.COPY
+            and ref.type is ObjectType.CERTIFICATE
+            and ends.value_source is not None
+            and not await ends.value_source.values.is_exportable(ref)
+        ):
+            decision = Decision(
+                Action.BLOCKED_NOT_EXPORTABLE,
+                "its private key is not exportable; re-issue it in the target or use backup mode",
+            )
+        plan.items.append(
+            PlanItem(
+                ref.type.value,
+                ref.name,
+                len(source_versions) if source_versions is not None else None,
+                listed.enabled,
+                decision.action,
+                decision.reason,
+            )
+        )
     finally:
         gate.release()

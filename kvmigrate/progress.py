@@ -17,18 +17,25 @@ class ProgressDisplay:
     def __init__(self, console: Console, throttled: Callable[[], int]) -> None:
         self._throttled = throttled
         self._progress = Progress(
-            TextColumn("[bold]{task.description:<13}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("[bold]{task.description:<13}"),
+            BarColumn(),
+            MofNCompleteColumn(),
             TextColumn("{task.fields[rate]}"),
-            TextColumn("429s: {task.fields[throttled]}"), TimeRemainingColumn(),
-            console=console, transient=False, refresh_per_second=5)
+            TextColumn("429s: {task.fields[throttled]}"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=False,
+            refresh_per_second=5,
+        )
         self._tasks: dict[str, TaskID] = {}
 
     def __enter__(self) -> ProgressDisplay:
         self._progress.start()
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self._progress.stop()
 
     def _task(self, ref: ObjectRef) -> TaskID:

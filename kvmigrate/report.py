@@ -36,18 +36,26 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     else:
         console.print("nothing selected in the source")
     for failure in summary.failures:
-        console.print(f"[red]failed[/red] {failure.type} {failure.name}: {failure.error}", markup=True,
-                      highlight=False, soft_wrap=True)
+        console.print(
+            f"[red]failed[/red] {failure.type} {failure.name}: {failure.error}",
+            markup=True,
+            highlight=False,
+            soft_wrap=True,
+        )
     for blocked in summary.blocked:
-        console.print(f"[yellow]blocked[/yellow] {blocked.type} {blocked.name}: {blocked.error}", highlight=False,
-                      soft_wrap=True)
+        console.print(
+            f"[yellow]blocked[/yellow] {blocked.type} {blocked.name}: {blocked.error}", highlight=False, soft_wrap=True
+        )
     for note in summary.notes:
         console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
     console.print(
         f"copied {data['copied']}, already copied {data['already_copied']}, skipped {data['skipped']}, "
         f"failed {data['failed']}, done in an earlier run {data['previously_done']}; "
         f"{data['requests']} requests, {data['throttled']} throttled (429), {data['elapsed_seconds']:.1f} s; "
-        f"journal {data['state']}", highlight=False, soft_wrap=True)
+        f"journal {data['state']}",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def plan_json(plan: Plan) -> str:
@@ -57,22 +65,33 @@ def plan_json(plan: Plan) -> str:
 def plan_markdown(plan: Plan) -> str:
     """A report fit to paste into a change ticket: summary, warnings, then every object."""
     summary = plan.summary()
-    lines = [f"# kvmigrate plan: `{plan.source}` → `{plan.target}`", "",
-             f"{summary['objects']} source objects. Copy would make about "
-             + ", ".join(f"{count} requests on `{vault}`" for vault, count in summary["requests"].items())
-             + f"; at {plan.rps:g} requests/s per vault that is about {summary['eta_seconds']:g} s.", "",
-             "| action | " + " | ".join(t.plural for t in ALL_TYPES) + " |",
-             "|---|" + "---:|" * len(ALL_TYPES)]
+    lines = [
+        f"# kvmigrate plan: `{plan.source}` → `{plan.target}`",
+        "",
+        f"{summary['objects']} source objects. Copy would make about "
+        + ", ".join(f"{count} requests on `{vault}`" for vault, count in summary["requests"].items())
+        + f"; at {plan.rps:g} requests/s per vault that is about {summary['eta_seconds']:g} s.",
+        "",
+        "| action | " + " | ".join(t.plural for t in ALL_TYPES) + " |",
+        "|---|" + "---:|" * len(ALL_TYPES),
+    ]
     for action, types in summary["counts"].items():
         lines.append(f"| {action} | " + " | ".join(str(types.get(t.value, 0)) for t in ALL_TYPES) + " |")
     if summary["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {warning}" for warning in summary["warnings"]]
-    lines += ["", "## Objects", "", "| type | name | versions | enabled | action | reason |",
-              "|---|---|---:|---|---|---|"]
+    lines += [
+        "",
+        "## Objects",
+        "",
+        "| type | name | versions | enabled | action | reason |",
+        "|---|---|---:|---|---|---|",
+    ]
     for item in plan.items:
-        lines.append(f"| {item.type} | `{item.name}` | {'' if item.versions is None else item.versions} | "
-                     f"{'' if item.enabled is None else str(item.enabled).lower()} | {item.action.value} | "
-                     f"{item.reason} |")
+        lines.append(
+            f"| {item.type} | `{item.name}` | {'' if item.versions is None else item.versions} | "
+            f"{'' if item.enabled is None else str(item.enabled).lower()} | {item.action.value} | "
+            f"{item.reason} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -85,8 +104,14 @@ def print_plan(console: Console, plan: Plan, *, limit: int = 200) -> None:
         table.add_column(column, overflow="fold")
     shown = [i for i in plan.items if i.action.value != "copy"][:limit] or plan.items[:limit]
     for item in shown:
-        table.add_row(item.type, item.name, "" if item.versions is None else str(item.versions),
-                      "" if item.enabled is None else str(item.enabled).lower(), item.action.value, item.reason)
+        table.add_row(
+            item.type,
+            item.name,
+            "" if item.versions is None else str(item.versions),
+            "" if item.enabled is None else str(item.enabled).lower(),
+            item.action.value,
+            item.reason,
+        )
     console.print(table)
     hidden = len(plan.items) - len(shown)
     if hidden:
@@ -101,8 +126,12 @@ def print_plan(console: Console, plan: Plan, *, limit: int = 200) -> None:
     for warning in summary["warnings"]:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
     requests = ", ".join(f"{count} on {vault}" for vault, count in summary["requests"].items())
-    console.print(f"copy would make about {requests} requests: about {summary['eta_seconds']:g} s at "
-                  f"{plan.rps:g} requests/s per vault", highlight=False, soft_wrap=True)
+    console.print(
+        f"copy would make about {requests} requests: about {summary['eta_seconds']:g} s at "
+        f"{plan.rps:g} requests/s per vault",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def verify_json(report: VerifyReport) -> str:
@@ -116,28 +145,45 @@ def print_verify(console: Console, report: VerifyReport) -> None:
     for finding in data["different"]:
         where = f" version {finding['version']}" if "version" in finding else ""
         detail = f" ({finding['detail']})" if "detail" in finding else ""
-        console.print(f"[red]different[/red] {finding['type']} {finding['name']}{where}: {finding.get('field')}"
-                      f"{detail}", highlight=False)
+        console.print(
+            f"[red]different[/red] {finding['type']} {finding['name']}{where}: {finding.get('field')}{detail}",
+            highlight=False,
+        )
     for finding in data["unverified"]:
         where = f" version {finding['version']}" if "version" in finding else ""
-        console.print(f"[yellow]unverified[/yellow] {finding['type']} {finding['name']}{where}: {finding['detail']}",
-                      highlight=False)
+        console.print(
+            f"[yellow]unverified[/yellow] {finding['type']} {finding['name']}{where}: {finding['detail']}",
+            highlight=False,
+        )
     verdict = "[green]OK[/green]" if report.ok else "[red]MISMATCH[/red]"
-    console.print(f"verify {report.source} → {report.target}: {verdict}: {report.matched} matched, "
-                  f"{len(report.missing)} missing, {len(report.different)} different, "
-                  f"{len(report.unverified)} unverified", highlight=False, soft_wrap=True)
+    console.print(
+        f"verify {report.source} → {report.target}: {verdict}: {report.matched} matched, "
+        f"{len(report.missing)} missing, {len(report.different)} different, "
+        f"{len(report.unverified)} unverified",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def print_archive(console: Console, archive: Archive) -> None:
     state = "complete" if archive.complete else "INCOMPLETE (the backup did not finish; rerun it)"
-    console.print(f"archive {archive.root}: backup of {archive.source} taken {archive.created} by kvmigrate "
-                  f"{archive.tool_version}; {state}", highlight=False, soft_wrap=True)
+    console.print(
+        f"archive {archive.root}: backup of {archive.source} taken {archive.created} by kvmigrate "
+        f"{archive.tool_version}; {state}",
+        highlight=False,
+        soft_wrap=True,
+    )
     table = Table()
     for column in ("type", "name", "versions", "enabled", "bytes", "sha256"):
         table.add_column(column, overflow="fold")
     for entry in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower())):
-        table.add_row(entry.type.value, entry.name, str(len(entry.versions)),
-                      "" if entry.enabled is None else str(entry.enabled).lower(), str(entry.size),
-                      entry.sha256[:16] + "…")
+        table.add_row(
+            entry.type.value,
+            entry.name,
+            str(len(entry.versions)),
+            "" if entry.enabled is None else str(entry.enabled).lower(),
+            str(entry.size),
+            entry.sha256[:16] + "…",
+        )
     console.print(table)
     console.print(f"{len(archive.entries)} objects", highlight=False)

@@ -78,8 +78,15 @@ class ValueSink:
     async def purge_deleted(self, ref: ObjectRef) -> None:
         await self.vault.purge_deleted(ref)
 
-    async def restore(self, ref: ObjectRef, payload: ValuePayload, *, versions: tuple[str, ...] = (),
-                      enabled: bool | None = None, resuming: bool = False) -> None:
+    async def restore(
+        self,
+        ref: ObjectRef,
+        payload: ValuePayload,
+        *,
+        versions: tuple[str, ...] = (),
+        enabled: bool | None = None,
+        resuming: bool = False,
+    ) -> None:
         """Write every version of ``payload`` the target does not have yet, oldest first.
 
         ``resuming``: an earlier run was writing this object when it stopped, so the target may hold versions the
@@ -95,8 +102,11 @@ class ValueSink:
                 continue
             if version.value is None:
                 self.unreadable.append((ref, version.version))
-                log.warning("%s version %s is disabled: Key Vault does not reveal its value, so it was not copied",
-                            ref, version.version)
+                log.warning(
+                    "%s version %s is disabled: Key Vault does not reveal its value, so it was not copied",
+                    ref,
+                    version.version,
+                )
                 continue
             adopted = _matching(version, leftovers or [])
             if adopted is not None:
@@ -113,9 +123,13 @@ class ValueSink:
         """One create/import under the create budget; a lost answer is settled by looking, never by rewriting."""
         for _ in range(WRITE_ATTEMPTS):
             try:
-                return await call_with_retry(lambda: self._paced_write(ref, version, payload),
-                                             what=f"write {ref} version", should_retry=_refused_only,
-                                             base_delay=0.5, max_delay=10.0)
+                return await call_with_retry(
+                    lambda: self._paced_write(ref, version, payload),
+                    what=f"write {ref} version",
+                    should_retry=_refused_only,
+                    base_delay=0.5,
+                    max_delay=10.0,
+                )
             except ServiceResponseError:
                 # The write may have happened and only its answer was lost: look before writing again.
                 await asyncio.sleep(1.0)
@@ -153,7 +167,11 @@ def _refused_only(exc: BaseException) -> float | None:
 def _matching(version: VersionValue, candidates: list[VersionValue]) -> VersionValue | None:
     """A target version holding the same value and attributes (the write a crash left unjournaled)."""
     for candidate in candidates:
-        if (candidate.digest == version.digest and candidate.enabled == version.enabled
-                and candidate.tags == version.tags and candidate.expires_on == version.expires_on):
+        if (
+            candidate.digest == version.digest
+            and candidate.enabled == version.enabled
+            and candidate.tags == version.tags
+            and candidate.expires_on == version.expires_on
+        ):
             return candidate
     return None

@@ -56,17 +56,32 @@ class VerifyReport:
         def key(f: Finding) -> tuple[str, str, str]:
             return (f.type, f.name.lower(), f.version or "")
 
-        return {"source": self.source, "target": self.target, "ok": self.ok, "matched": self.matched,
-                "missing": [f.as_dict() for f in sorted(self.missing, key=key)],
-                "different": [f.as_dict() for f in sorted(self.different, key=key)],
-                "unverified": [f.as_dict() for f in sorted(self.unverified, key=key)]}
+        return {
+            "source": self.source,
+            "target": self.target,
+            "ok": self.ok,
+            "matched": self.matched,
+            "missing": [f.as_dict() for f in sorted(self.missing, key=key)],
+            "different": [f.as_dict() for f in sorted(self.different, key=key)],
+            "unverified": [f.as_dict() for f in sorted(self.unverified, key=key)],
+        }
 
 
-async def verify(source: str, target: str, *, types: tuple[ObjectType, ...], include: tuple[str, ...] = (),
-                 exclude: tuple[str, ...] = (), no_values: bool = False, by_value: bool = False,
-                 latest_only: bool = False, concurrency: int = 16, rps: float = 350.0,
-                 connection: ConnectionOptions | None = None,
-                 credential: AsyncTokenCredential | None = None) -> VerifyReport:
+async def verify(
+    source: str,
+    target: str,
+    *,
+    types: tuple[ObjectType, ...],
+    include: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    no_values: bool = False,
+    by_value: bool = False,
+    latest_only: bool = False,
+    concurrency: int = 16,
+    rps: float = 350.0,
+    connection: ConnectionOptions | None = None,
+    credential: AsyncTokenCredential | None = None,
+) -> VerifyReport:
     """Compare every non-managed, selected source object with the target."""
     connection = connection or ConnectionOptions(ca_bundle=None, tenant_id=None)
     async with Endpoints("copy", source, target, connection=connection, rps=rps, credential=credential) as vaults:
@@ -80,16 +95,24 @@ async def verify(source: str, target: str, *, types: tuple[ObjectType, ...], inc
                         continue
                     await gate.acquire()
                     if by_value:
-                        group.create_task(_verify_by_value(report, listed.ref, vaults.source, vaults.target,
-                                                           latest_only, gate))
+                        group.create_task(
+                            _verify_by_value(report, listed.ref, vaults.source, vaults.target, latest_only, gate)
+                        )
                     else:
-                        group.create_task(_verify_one(report, listed.ref, vaults.source, vaults.target, no_values,
-                                                      gate))
+                        group.create_task(
+                            _verify_one(report, listed.ref, vaults.source, vaults.target, no_values, gate)
+                        )
     return report
 
 
-async def _verify_one(report: VerifyReport, ref: ObjectRef, source: VaultAdapter, target: VaultAdapter,
-                      no_values: bool, gate: asyncio.Semaphore) -> None:
+async def _verify_one(
+    report: VerifyReport,
+    ref: ObjectRef,
+    source: VaultAdapter,
+    target: VaultAdapter,
+    no_values: bool,
+    gate: asyncio.Semaphore,
+) -> None:
     try:
         kind = ref.type.value
         source_versions, target_versions = await asyncio.gather(source.version_infos(ref), target.version_infos(ref))
@@ -107,11 +130,19 @@ async def _verify_one(report: VerifyReport, ref: ObjectRef, source: VaultAdapter
             found += _compare_attributes(ref, ours[version], theirs[version])
             if ref.type is ObjectType.SECRET and no_values:
                 continue
-            mine, other = await asyncio.gather(source.material_digest(ref, version),
-                                               target.material_digest(ref, version))
+            mine, other = await asyncio.gather(
+                source.material_digest(ref, version), target.material_digest(ref, version)
+            )
             if mine is None or other is None:
-                report.unverified.append(Finding(kind, ref.name, version, _material_field(ref.type),
-                                                 "disabled: the service does not show its value"))
+                report.unverified.append(
+                    Finding(
+                        kind,
+                        ref.name,
+                        version,
+                        _material_field(ref.type),
+                        "disabled: the service does not show its value",
+                    )
+                )
             elif mine != other:
                 found.append(Finding(kind, ref.name, version, _material_field(ref.type)))
         if found:
@@ -123,8 +154,11 @@ async def _verify_one(report: VerifyReport, ref: ObjectRef, source: VaultAdapter
 
 
 def _compare_attributes(ref: ObjectRef, mine: VersionInfo, other: VersionInfo) -> list[Finding]:
-    return [Finding(ref.type.value, ref.name, mine.version, name) for name in COMPARED_FIELDS
-            if getattr(mine, name) != getattr(other, name)]
+    return [
+        Finding(ref.type.value, ref.name, mine.version, name)
+        for name in COMPARED_FIELDS
+        if getattr(mine, name) != getattr(other, name)
+    ]
 
 
 def _material_field(object_type: ObjectType) -> str:
@@ -134,8 +168,14 @@ def _material_field(object_type: ObjectType) -> str:
 VALUE_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags")
 
 
-async def _verify_by_value(report: VerifyReport, ref: ObjectRef, source: VaultAdapter, target: VaultAdapter,
-                           latest_only: bool, gate: asyncio.Semaphore) -> None:
+async def _verify_by_value(
+    report: VerifyReport,
+    ref: ObjectRef,
+    source: VaultAdapter,
+    target: VaultAdapter,
+    latest_only: bool,
+    gate: asyncio.Semaphore,
+) -> None:
     """Value mode recreated versions under new ids: compare them in creation order, by content and attributes."""
     try:
         kind = ref.type.value
@@ -144,19 +184,28 @@ async def _verify_by_value(report: VerifyReport, ref: ObjectRef, source: VaultAd
             return
         ours_all, theirs = await asyncio.gather(
             ValueAdapter(source.clients, label=source.label).read(ref, latest_only=latest_only),
-            ValueAdapter(target.clients, label=target.label).read(ref))
+            ValueAdapter(target.clients, label=target.label).read(ref),
+        )
         if not theirs.versions:
             report.missing.append(Finding(kind, ref.name))
             return
         for hidden in (v for v in ours_all.versions if v.value is None):
-            report.unverified.append(Finding(kind, ref.name, hidden.version, "value",
-                                             "disabled: the service does not show its value"))
+            report.unverified.append(
+                Finding(kind, ref.name, hidden.version, "value", "disabled: the service does not show its value")
+            )
         ours = [v for v in ours_all.versions if v.value is not None]
-        others = theirs.versions[-len(ours):] if latest_only and ours else theirs.versions
+        others = theirs.versions[-len(ours) :] if latest_only and ours else theirs.versions
         found: list[Finding] = []
         if len(ours) != len(others):
-            found.append(Finding(kind, ref.name, None, "versions",
-                                 f"{len(ours)} readable versions in the source, {len(others)} in the target"))
+            found.append(
+                Finding(
+                    kind,
+                    ref.name,
+                    None,
+                    "versions",
+                    f"{len(ours)} readable versions in the source, {len(others)} in the target",
+                )
+            )
         remaining = list(others)
         for mine in ours:
             if not remaining:

@@ -12,10 +12,26 @@ from azure.identity.aio import DefaultAzureCredential
 from kvmigrate.emulator import Emulator, EmulatorConfig
 from kvmigrate.vault.clients import VaultClients, build_clients
 
-_SCRUB = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "AZURE_PASSWORD",
-          "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "MSI_ENDPOINT", "MSI_SECRET",
-          "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "KVMIGRATE_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
-          "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy")
+_SCRUB = (
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "KVMIGRATE_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "https_proxy",
+    "http_proxy",
+)
 
 
 @pytest.fixture(autouse=True)
@@ -34,8 +50,9 @@ def emulator_config(**vaults: dict[str, object]) -> EmulatorConfig:
 @pytest.fixture
 async def emulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Emulator]:
     """Two vaults (``src``, ``dst``) of one subscription and geography, plus ``far`` in another subscription."""
-    config = emulator_config(src={}, dst={}, far={"subscription": "00000000-0000-0000-0000-00000000b002",
-                                                     "geography": "elsewhere"})
+    config = emulator_config(
+        src={}, dst={}, far={"subscription": "00000000-0000-0000-0000-00000000b002", "geography": "elsewhere"}
+    )
     async with Emulator(config, state_dir=tmp_path / "emulator") as emu:
         for key, value in emu.environment().items():
             monkeypatch.setenv(key, value)

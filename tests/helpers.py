@@ -17,9 +17,12 @@ T = TypeVar("T")
 async def control(url: str, ca_file: Path, path: str, *, method: str = "GET", body: Any = None) -> Any:
     """Call a loopback-only ``/_emulator/...`` endpoint of a vault over verified TLS."""
     context = ssl.create_default_context(cafile=str(ca_file))
-    async with aiohttp.ClientSession() as session, session.request(
-        method, f"{url}/_emulator/{path}", ssl=context, data=json.dumps(body) if body is not None else None
-    ) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(
+            method, f"{url}/_emulator/{path}", ssl=context, data=json.dumps(body) if body is not None else None
+        ) as response,
+    ):
         return await response.json()
 
 

@@ -68,15 +68,21 @@ async def version_map(clients: VaultClients) -> dict[str, dict[str, tuple[object
     """type → name → sorted (version id, enabled, exp, tags, content type) tuples, managed objects flagged."""
     result: dict[str, dict[str, tuple[object, ...]]] = {"secrets": {}, "keys": {}, "certificates": {}}
     async for s in clients.secrets.list_properties_of_secrets():
-        versions = [(v.version, v.enabled, v.expires_on, tuple(sorted((v.tags or {}).items())), v.content_type,
-                     v.created_on) async for v in clients.secrets.list_properties_of_secret_versions(s.name)]
+        versions = [
+            (v.version, v.enabled, v.expires_on, tuple(sorted((v.tags or {}).items())), v.content_type, v.created_on)
+            async for v in clients.secrets.list_properties_of_secret_versions(s.name)
+        ]
         result["secrets"][s.name] = (bool(s.managed), *sorted(versions, key=lambda t: str(t[0])))
     async for k in clients.keys.list_properties_of_keys():
-        versions = [(v.version, v.enabled, v.expires_on, tuple(sorted((v.tags or {}).items())), v.created_on)
-                    async for v in clients.keys.list_properties_of_key_versions(k.name)]
+        versions = [
+            (v.version, v.enabled, v.expires_on, tuple(sorted((v.tags or {}).items())), v.created_on)
+            async for v in clients.keys.list_properties_of_key_versions(k.name)
+        ]
         result["keys"][k.name] = (bool(k.managed), *sorted(versions, key=lambda t: str(t[0])))
     async for c in clients.certificates.list_properties_of_certificates():
-        versions = [(v.version, v.enabled, v.x509_thumbprint, v.created_on)
-                    async for v in clients.certificates.list_properties_of_certificate_versions(c.name)]
+        versions = [
+            (v.version, v.enabled, v.x509_thumbprint, v.created_on)
+            async for v in clients.certificates.list_properties_of_certificate_versions(c.name)
+        ]
         result["certificates"][c.name] = (False, *sorted(versions, key=lambda t: str(t[0])))
     return result

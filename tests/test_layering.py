@@ -35,8 +35,11 @@ def test_product_never_imports_the_emulator() -> None:
 
 def test_emulator_never_imports_the_product() -> None:
     for path in modules(PACKAGE / "emulator"):
-        bad = {name for name in imports_of(path)
-               if name.startswith("kvmigrate") and not name.startswith("kvmigrate.emulator")}
+        bad = {
+            name
+            for name in imports_of(path)
+            if name.startswith("kvmigrate") and not name.startswith("kvmigrate.emulator")
+        }
         assert not bad, f"emulator/{path.name} imports the product: {bad}"
 
 

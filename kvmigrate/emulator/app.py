@@ -29,10 +29,24 @@ from kvmigrate.emulator.stats import Stats
 from kvmigrate.emulator.store import Collection
 from kvmigrate.emulator.throttle import SlidingWindow, Throttle
 
-API_VERSIONS = frozenset({
-    "2016-10-01", "7.0", "7.1", "7.2", "7.3", "7.4", "7.5", "7.6", "7.6-preview.2", "2025-06-01-preview",
-    "2025-07-01", "2026-01-01-preview", "2026-03-01-preview", "2026-04-01",
-})
+API_VERSIONS = frozenset(
+    {
+        "2016-10-01",
+        "7.0",
+        "7.1",
+        "7.2",
+        "7.3",
+        "7.4",
+        "7.5",
+        "7.6",
+        "7.6-preview.2",
+        "2025-06-01-preview",
+        "2025-07-01",
+        "2026-01-01-preview",
+        "2026-03-01-preview",
+        "2026-04-01",
+    }
+)
 LATEST_API_VERSION = "2026-04-01"
 SERVICE_VERSION = "1.9.3019.1"
 JsonBody = dict[str, Any]
@@ -80,8 +94,9 @@ class Route:
     is_create: bool = False
 
 
-def route(method: str, path: str, operation: str, permission: str, handler: Handler, *,
-          is_create: bool = False) -> Route:
+def route(
+    method: str, path: str, operation: str, permission: str, handler: Handler, *, is_create: bool = False
+) -> Route:
     """Build a route; ``{name}`` and ``{version}`` in ``path`` match one segment (version may be empty)."""
     regex = path.replace("{name}", r"(?P<name>[^/]*)").replace("{version}", r"(?P<version>[^/]*)")
     return Route(method, re.compile(f"^{regex}$"), operation, permission, handler, is_create)
@@ -90,8 +105,15 @@ def route(method: str, path: str, operation: str, permission: str, handler: Hand
 class Vault:
     """The state and behaviour of one emulated vault."""
 
-    def __init__(self, name: str, settings: VaultSettings, authority: auth.TokenAuthority,
-                 routes: list[Route], *, seed: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        settings: VaultSettings,
+        authority: auth.TokenAuthority,
+        routes: list[Route],
+        *,
+        seed: int | None = None,
+    ) -> None:
         self.name = name
         self.settings = settings
         self.authority = authority
@@ -104,8 +126,9 @@ class Vault:
         self.secrets = Collection("secret", delay, retention)
         self.keys = Collection("key", delay, retention)
         self.certificates = Collection("certificate", delay, retention)
-        self.throttle = Throttle(SlidingWindow(lambda: settings.rate_limit),
-                                 SlidingWindow(lambda: settings.create_rate_limit))
+        self.throttle = Throttle(
+            SlidingWindow(lambda: settings.rate_limit), SlidingWindow(lambda: settings.create_rate_limit)
+        )
 
     # -- rendering helpers shared by the collections --------------------------------------------------------------
     def object_id(self, collection: str, name: str, version: str | None = None) -> str:
@@ -126,12 +149,14 @@ class Vault:
     def forbidden(self, collection: str, permission: str) -> KeyVaultError:
         """The access-policy 403 (facts §10), naming the missing permission and the vault."""
         return KeyVaultError(
-            403, "Forbidden",
+            403,
+            "Forbidden",
             f"The user, group or application 'appid=00000000-0000-0000-0000-00000000e1e1;oid=00000000-0000-0000-0000-"
             f"00000000e1e1;iss=https://sts.windows.net/{self.settings.tenant}/' does not have {collection} "
             f"{permission} permission on key vault '{self.name};location={self.settings.geography}'. For help "
             f"resolving this issue, please see https://go.microsoft.com/fwlink/?linkid=2125287",
-            inner="ForbiddenByPolicy")
+            inner="ForbiddenByPolicy",
+        )
 
     # -- request pipeline ------------------------------------------------------------------------------------------
     def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], bool]:
@@ -166,10 +191,12 @@ class Vault:
             wait = self.throttle.admit(is_create=matched.is_create)
             if wait is not None:
                 raise KeyVaultError(
-                    429, "Throttled",
+                    429,
+                    "Throttled",
                     "Request was not processed because too many requests were received. Reason: "
                     "VaultRequestTypeLimitReached",
-                    headers={"Retry-After": str(max(1, round(wait)))} if settings.retry_after else None)
+                    headers={"Retry-After": str(max(1, round(wait)))} if settings.retry_after else None,
+                )
             collection = matched.operation.split(".")[0]
             if self.is_denied(collection, matched.permission):
                 raise self.forbidden(collection, matched.permission)
@@ -199,8 +226,13 @@ class Vault:
         await asyncio.sleep(delay / 1000)
         if reply.body is None:
             return web.Response(status=reply.status, headers=reply.headers)
-        return web.Response(status=reply.status, text=json.dumps(reply.body, separators=(",", ":")),
-                            content_type="application/json", charset="utf-8", headers=reply.headers)
+        return web.Response(
+            status=reply.status,
+            text=json.dumps(reply.body, separators=(",", ":")),
+            content_type="application/json",
+            charset="utf-8",
+            headers=reply.headers,
+        )
 
     async def _drop(self, request: web.Request, delay: float) -> None:
         self.stats.faults += 1
@@ -214,8 +246,10 @@ class Vault:
         if not version:
             raise bad_parameter("The api-version query parameter (?api-version=) is required for all requests.")
         if version not in API_VERSIONS:
-            raise bad_parameter(f"The specified version ({version}) is not recognized. Consider using the latest "
-                                f"supported version ({LATEST_API_VERSION}).")
+            raise bad_parameter(
+                f"The specified version ({version}) is not recognized. Consider using the latest "
+                f"supported version ({LATEST_API_VERSION})."
+            )
 
     async def _control(self, request: web.Request) -> web.Response:
         """Loopback-only test hooks: read or reset the counters, change settings at run time."""
@@ -242,8 +276,15 @@ class Vault:
 
 
 # -- paging ------------------------------------------------------------------------------------------------------
-def page(vault: Vault, call: Call, items: list[Any], key: Callable[[Any], str],
-         render: Callable[[Any], JsonBody], *, trailing_empty: bool = False) -> Reply:
+def page(
+    vault: Vault,
+    call: Call,
+    items: list[Any],
+    key: Callable[[Any], str],
+    render: Callable[[Any], JsonBody],
+    *,
+    trailing_empty: bool = False,
+) -> Reply:
     """One page of ``items`` (sorted by ``key``) with an absolute ``nextLink`` as Key Vault sends it (facts §7).
 
     ``trailing_empty`` ends the listing with an empty page that still carries a nextLink, as the recorded deleted
@@ -276,12 +317,17 @@ def page(vault: Vault, call: Call, items: list[Any], key: Callable[[Any], str],
         next_marker = None
     next_link = None
     if next_marker is not None:
-        token = base64.urlsafe_b64encode(
-            json.dumps({"NextMarker": next_marker, "TargetLocation": 0}).encode()).decode().rstrip("=")
+        token = (
+            base64.urlsafe_b64encode(json.dumps({"NextMarker": next_marker, "TargetLocation": 0}).encode())
+            .decode()
+            .rstrip("=")
+        )
         host = call.request.url.host
         port = call.request.url.port or 443
-        next_link = f"https://{host}:{port}{call.request.path}?api-version={query.get('api-version', '')}" \
-                    f"&$skiptoken={token}" + (f"&maxresults={query['maxresults']}" if "maxresults" in query else "")
+        next_link = (
+            f"https://{host}:{port}{call.request.path}?api-version={query.get('api-version', '')}"
+            f"&$skiptoken={token}" + (f"&maxresults={query['maxresults']}" if "maxresults" in query else "")
+        )
     return Reply({"value": [render(item) for item in chosen], "nextLink": next_link})
 
 
@@ -292,8 +338,14 @@ def attributes(vault: Vault, version: Any, *, extra: JsonBody | None = None) -> 
         body["nbf"] = version.nbf
     if version.exp is not None:
         body["exp"] = version.exp
-    body.update({"created": version.created, "updated": version.updated, "recoveryLevel": vault.recovery_level,
-                 "recoverableDays": vault.settings.soft_delete_days})
+    body.update(
+        {
+            "created": version.created,
+            "updated": version.updated,
+            "recoveryLevel": vault.recovery_level,
+            "recoverableDays": vault.settings.soft_delete_days,
+        }
+    )
     if extra:
         body.update(extra)
     return body

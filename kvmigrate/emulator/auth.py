@@ -81,16 +81,25 @@ def identity_app(authority: TokenAuthority) -> web.Application:
 
     async def token(request: web.Request) -> web.Response:
         if request.headers.get("X-IDENTITY-HEADER") != authority.identity_header:
-            return web.json_response({"error": "invalid_request", "error_description": "bad X-IDENTITY-HEADER"},
-                                     status=400)
+            return web.json_response(
+                {"error": "invalid_request", "error_description": "bad X-IDENTITY-HEADER"}, status=400
+            )
         resource = request.query.get("resource", "")
         if resource.rstrip("/").removesuffix("/.default") != RESOURCE:
             return web.json_response(
                 {"error": "invalid_resource", "error_description": f"this emulator issues tokens for {RESOURCE} only"},
-                status=400)
+                status=400,
+            )
         access_token, expires = authority.issue(RESOURCE)
-        return web.json_response({"access_token": access_token, "expires_on": str(expires), "resource": RESOURCE,
-                                  "token_type": "Bearer", "client_id": "00000000-0000-0000-0000-00000000e1e1"})
+        return web.json_response(
+            {
+                "access_token": access_token,
+                "expires_on": str(expires),
+                "resource": RESOURCE,
+                "token_type": "Bearer",
+                "client_id": "00000000-0000-0000-0000-00000000e1e1",
+            }
+        )
 
     app = web.Application()
     app.router.add_get("/msi/token", token)

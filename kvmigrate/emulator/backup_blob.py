@@ -63,8 +63,9 @@ def seal(kind: str, payload: dict[str, Any], *, subscription: str, geography: st
     plaintext = zlib.compress(json.dumps({"kind": kind, **payload}, separators=(",", ":")).encode())
     sealed = AESGCM(cek).encrypt(iv, plaintext, protected.encode("ascii"))
     ciphertext, tag = sealed[:-16], sealed[-16:]
-    jwe = ".".join([protected, _b64(aes_key_wrap(_kek(subscription, geography), cek)), _b64(iv), _b64(ciphertext),
-                    _b64(tag)])
+    jwe = ".".join(
+        [protected, _b64(aes_key_wrap(_kek(subscription, geography), cek)), _b64(iv), _b64(ciphertext), _b64(tag)]
+    )
     label = TAG_FOR[kind].encode("ascii")
     return bytes([len(label)]) + label + jwe.encode("ascii")
 
@@ -83,10 +84,12 @@ def open_blob(blob: bytes, *, expected_tag: str, subscription: str, geography: s
     if header.get("kid") != world_key_id(subscription, geography):
         # Guess: the facts sheet has the message ("Cannot decrypt backup blob", azure-cli#8767) but not the status.
         raise KeyVaultError(
-            400, "BadParameter",
+            400,
+            "BadParameter",
             "Cannot decrypt backup blob: backups can only be restored into a vault in the same Azure subscription "
             "and the same Azure geography as the vault they were taken from.",
-            inner="BackupBlobWrongSecurityDomain")
+            inner="BackupBlobWrongSecurityDomain",
+        )
     try:
         cek = aes_key_unwrap(_kek(subscription, geography), _unb64(wrapped))
         plaintext = AESGCM(cek).decrypt(_unb64(iv), _unb64(ciphertext) + _unb64(tag), protected.encode("ascii"))

@@ -36,24 +36,45 @@ from kvmigrate.emulator.store import Collection, Item, Version, check_tags, new_
 #: Seconds a ``Self`` issuance stays ``inProgress``. Guess and simplification: the recorded one took about 10 s
 #: (facts §6); 1 s keeps tests quick. Not a vault setting yet (VaultSettings has no field for it); tests patch it.
 MAX_TAG_LENGTH = 512
-IN_PROGRESS = ("Pending certificate created. Certificate request is in progress. This may take some time based on "
-               "the issuer provider. Please check again later.")
+IN_PROGRESS = (
+    "Pending certificate created. Certificate request is in progress. This may take some time based on "
+    "the issuer provider. Please check again later."
+)
 RSA_KEY_OPS = ["sign", "verify", "wrapKey", "unwrapKey", "encrypt", "decrypt"]
 EC_KEY_OPS = ["sign", "verify"]
 DEFAULT_EKUS = ["1.3.6.1.5.5.7.3.1", "1.3.6.1.5.5.7.3.2"]  # serverAuth, clientAuth (recordings)
 DEFAULT_KEY_USAGE = ["digitalSignature", "keyEncipherment"]
-KEY_USAGES = ("digitalSignature", "nonRepudiation", "keyEncipherment", "dataEncipherment", "keyAgreement",
-              "keyCertSign", "cRLSign", "encipherOnly", "decipherOnly")
+KEY_USAGES = (
+    "digitalSignature",
+    "nonRepudiation",
+    "keyEncipherment",
+    "dataEncipherment",
+    "keyAgreement",
+    "keyCertSign",
+    "cRLSign",
+    "encipherOnly",
+    "decipherOnly",
+)
 CONTENT_TYPES = (material.PKCS12_CONTENT_TYPE, material.PEM_CONTENT_TYPE)
 CURVE_BITS = {"P-256": 256, "P-384": 384, "P-521": 521, "P-256K": 256}
 SAN_FIELDS = ("emails", "dns_names", "upns", "uris", "ipAddresses")
 BACKDATE = timedelta(minutes=10)  # recordings: nbf = created - 600 s
 # Subject attribute names as Key Vault writes them (.NET style: "S" for the state, "E" for e-mail).
-NAME_LABELS = {NameOID.COMMON_NAME: "CN", NameOID.ORGANIZATION_NAME: "O", NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
-               NameOID.LOCALITY_NAME: "L", NameOID.STATE_OR_PROVINCE_NAME: "S", NameOID.COUNTRY_NAME: "C",
-               NameOID.EMAIL_ADDRESS: "E", NameOID.STREET_ADDRESS: "STREET", NameOID.DOMAIN_COMPONENT: "DC",
-               NameOID.SERIAL_NUMBER: "SERIALNUMBER", NameOID.TITLE: "T", NameOID.GIVEN_NAME: "G",
-               NameOID.SURNAME: "SN"}
+NAME_LABELS = {
+    NameOID.COMMON_NAME: "CN",
+    NameOID.ORGANIZATION_NAME: "O",
+    NameOID.ORGANIZATIONAL_UNIT_NAME: "OU",
+    NameOID.LOCALITY_NAME: "L",
+    NameOID.STATE_OR_PROVINCE_NAME: "S",
+    NameOID.COUNTRY_NAME: "C",
+    NameOID.EMAIL_ADDRESS: "E",
+    NameOID.STREET_ADDRESS: "STREET",
+    NameOID.DOMAIN_COMPONENT: "DC",
+    NameOID.SERIAL_NUMBER: "SERIALNUMBER",
+    NameOID.TITLE: "T",
+    NameOID.GIVEN_NAME: "G",
+    NameOID.SURNAME: "SN",
+}
 
 
 # -- policy ----------------------------------------------------------------------------------------------------------
@@ -85,8 +106,9 @@ def _key_props(raw: Any) -> JsonBody:
     raw = _object(raw, "policy.key_props")
     kty = raw.get("kty") or "RSA"
     if kty not in ("RSA", "RSA-HSM", "EC", "EC-HSM"):
-        raise bad_parameter(f"The key type '{kty}' is not supported for certificates. Supported: RSA, RSA-HSM, EC, "
-                            "EC-HSM.")
+        raise bad_parameter(
+            f"The key type '{kty}' is not supported for certificates. Supported: RSA, RSA-HSM, EC, EC-HSM."
+        )
     props: JsonBody = {"exportable": _flag(raw, "exportable", True, "policy.key_props"), "kty": kty}
     if kty.startswith("RSA"):
         size = raw.get("key_size") or material.DEFAULT_RSA_KEY_SIZE
@@ -96,8 +118,10 @@ def _key_props(raw: Any) -> JsonBody:
     else:
         curve = raw.get("crv") or material.DEFAULT_CURVE
         if curve not in CURVE_BITS or raw.get("key_size") not in (None, CURVE_BITS[curve]):
-            raise bad_parameter(f"The curve '{curve}' with key size {raw.get('key_size')} is not valid. Supported: "
-                                f"{', '.join(CURVE_BITS)}.")
+            raise bad_parameter(
+                f"The curve '{curve}' with key size {raw.get('key_size')} is not valid. Supported: "
+                f"{', '.join(CURVE_BITS)}."
+            )
         props["key_size"] = CURVE_BITS[curve]  # guess: the size of the curve is reported alongside crv
     props["reuse_key"] = _flag(raw, "reuse_key", False, "policy.key_props")
     if not kty.startswith("RSA"):
@@ -108,8 +132,9 @@ def _key_props(raw: Any) -> JsonBody:
 def _secret_props(raw: Any, default: str = material.PKCS12_CONTENT_TYPE) -> JsonBody:
     content_type = _object(raw, "policy.secret_props").get("contentType") or default
     if content_type not in CONTENT_TYPES:
-        raise bad_parameter(f"The content type '{content_type}' is not supported. Supported: "
-                            f"{', '.join(CONTENT_TYPES)}.")
+        raise bad_parameter(
+            f"The content type '{content_type}' is not supported. Supported: {', '.join(CONTENT_TYPES)}."
+        )
     return {"contentType": content_type}
 
 
@@ -117,8 +142,7 @@ def _sans(raw: Any) -> JsonBody | None:
     if raw is None:
         return None
     sans = _object(raw, "policy.x509_props.sans")
-    return {field: _strings(sans[field], f"policy.x509_props.sans.{field}")
-            for field in SAN_FIELDS if sans.get(field)}
+    return {field: _strings(sans[field], f"policy.x509_props.sans.{field}") for field in SAN_FIELDS if sans.get(field)}
 
 
 def _x509_props(raw: Any) -> JsonBody:
@@ -164,30 +188,51 @@ def _lifetime_actions(raw: Any, issuer: str) -> list[Any]:
     if raw is None:
         action = "AutoRenew" if issuer.lower() == "self" else "EmailContacts"
         return [{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": action}}]
-    if not isinstance(raw, list) or not all(isinstance(entry, dict) and isinstance(entry.get("trigger"), dict)
-                                            and isinstance(entry.get("action"), dict) for entry in raw):
+    if not isinstance(raw, list) or not all(
+        isinstance(entry, dict) and isinstance(entry.get("trigger"), dict) and isinstance(entry.get("action"), dict)
+        for entry in raw
+    ):
         raise bad_parameter("policy.lifetime_actions must be a list of {trigger, action} objects.")
     return copy.deepcopy(raw)
 
 
-def _policy(raw: JsonBody, *, x509_props: JsonBody, key_props: JsonBody, issuer: JsonBody, stamp: int,
-            previous: JsonBody | None, content_type: str = material.PKCS12_CONTENT_TYPE) -> JsonBody:
+def _policy(
+    raw: JsonBody,
+    *,
+    x509_props: JsonBody,
+    key_props: JsonBody,
+    issuer: JsonBody,
+    stamp: int,
+    previous: JsonBody | None,
+    content_type: str = material.PKCS12_CONTENT_TYPE,
+) -> JsonBody:
     """Assemble a stored policy in the recorded member order; ``created`` survives from the previous policy."""
     enabled = _flag(_object(raw.get("attributes"), "policy.attributes"), "enabled", True, "policy.attributes")
     created = previous["attributes"]["created"] if previous else stamp
-    return {"key_props": key_props, "secret_props": _secret_props(raw.get("secret_props"), content_type),
-            "x509_props": x509_props, "lifetime_actions": _lifetime_actions(raw.get("lifetime_actions"),
-                                                                            issuer["name"]),
-            "issuer": issuer, "attributes": {"enabled": enabled, "created": created, "updated": stamp}}
+    return {
+        "key_props": key_props,
+        "secret_props": _secret_props(raw.get("secret_props"), content_type),
+        "x509_props": x509_props,
+        "lifetime_actions": _lifetime_actions(raw.get("lifetime_actions"), issuer["name"]),
+        "issuer": issuer,
+        "attributes": {"enabled": enabled, "created": created, "updated": stamp},
+    }
 
 
 def _requested_policy(raw: JsonBody, *, stamp: int, previous: JsonBody | None) -> JsonBody:
-    return _policy(raw, x509_props=_x509_props(raw.get("x509_props")), key_props=_key_props(raw.get("key_props")),
-                   issuer=_issuer(raw.get("issuer"), default=None), stamp=stamp, previous=previous)
+    return _policy(
+        raw,
+        x509_props=_x509_props(raw.get("x509_props")),
+        key_props=_key_props(raw.get("key_props")),
+        issuer=_issuer(raw.get("issuer"), default=None),
+        stamp=stamp,
+        previous=previous,
+    )
 
 
 def _subject_text(name: x509.Name) -> str:
     """Write a subject as Key Vault does: most specific RDN first, ``", "`` between RDNs (recording: O=…, S=…, C=…)."""
+
     def label(attribute: x509.NameAttribute[Any]) -> str:
         value = attribute.value if isinstance(attribute.value, str) else attribute.value.decode("latin-1")
         if any(char in value for char in ',+="<>#;\n') or value != value.strip():
@@ -209,20 +254,32 @@ def _x509_of(cert: x509.Certificate) -> JsonBody:
     props: JsonBody = {"subject": _subject_text(cert.subject)}
     san = _extension(cert, x509.SubjectAlternativeName)
     if san is not None:
-        found = {"emails": san.get_values_for_type(x509.RFC822Name), "dns_names": san.get_values_for_type(x509.DNSName),
-                 "uris": san.get_values_for_type(x509.UniformResourceIdentifier),
-                 "ipAddresses": [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]}
+        found = {
+            "emails": san.get_values_for_type(x509.RFC822Name),
+            "dns_names": san.get_values_for_type(x509.DNSName),
+            "uris": san.get_values_for_type(x509.UniformResourceIdentifier),
+            "ipAddresses": [str(ip) for ip in san.get_values_for_type(x509.IPAddress)],
+        }
         props["sans"] = {field: values for field, values in found.items() if values}
     ekus = _extension(cert, x509.ExtendedKeyUsage)
     props["ekus"] = [oid.dotted_string for oid in ekus] if ekus is not None else []
     usage = _extension(cert, x509.KeyUsage)
-    flags = {"digitalSignature": "digital_signature", "nonRepudiation": "content_commitment",
-             "keyEncipherment": "key_encipherment", "dataEncipherment": "data_encipherment",
-             "keyAgreement": "key_agreement", "keyCertSign": "key_cert_sign", "cRLSign": "crl_sign"}
+    flags = {
+        "digitalSignature": "digital_signature",
+        "nonRepudiation": "content_commitment",
+        "keyEncipherment": "key_encipherment",
+        "dataEncipherment": "data_encipherment",
+        "keyAgreement": "key_agreement",
+        "keyCertSign": "key_cert_sign",
+        "cRLSign": "crl_sign",
+    }
     names = [name for name, attr in flags.items() if usage is not None and getattr(usage, attr)]
     if usage is not None and usage.key_agreement:
-        names += [name for name, attr in (("encipherOnly", "encipher_only"), ("decipherOnly", "decipher_only"))
-                  if getattr(usage, attr)]
+        names += [
+            name
+            for name, attr in (("encipherOnly", "encipher_only"), ("decipherOnly", "decipher_only"))
+            if getattr(usage, attr)
+        ]
     props["key_usage"] = names
     lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
     props["validity_months"] = max(1, round(lifetime.days * 12 / 365))  # 36500 days → 1200 (recording)
@@ -253,9 +310,14 @@ def _version_body(vault: Vault, item: Item, version: Version) -> JsonBody:
     """The bundle of one version as GET by version returns it: no ``policy``, no ``pending``."""
     body: JsonBody = {"id": vault.object_id("certificates", item.name, version.id)}
     if not version.data.get("pending"):
-        body.update({"kid": vault.object_id("keys", item.name, version.id),
-                     "sid": vault.object_id("secrets", item.name, version.id),
-                     "x5t": version.data["x5t"], "cer": version.data["cer"]})
+        body.update(
+            {
+                "kid": vault.object_id("keys", item.name, version.id),
+                "sid": vault.object_id("secrets", item.name, version.id),
+                "x5t": version.data["x5t"],
+                "cer": version.data["cer"],
+            }
+        )
     body["attributes"] = attributes(vault, version)
     if version.tags:
         body["tags"] = version.tags
@@ -299,9 +361,13 @@ def certificate_item(vault: Vault, item: Item, version: Version, versioned: bool
 
 
 def _operation_body(vault: Vault, item: Item, op: JsonBody) -> JsonBody:
-    body: JsonBody = {"id": vault.object_id("certificates", item.name, "pending"), "issuer": op["issuer"],
-                      "csr": op["csr"], "cancellation_requested": op["cancellation_requested"],
-                      "status": op["status"]}
+    body: JsonBody = {
+        "id": vault.object_id("certificates", item.name, "pending"),
+        "issuer": op["issuer"],
+        "csr": op["csr"],
+        "cancellation_requested": op["cancellation_requested"],
+        "status": op["status"],
+    }
     if op["status"] == "inProgress":
         body["status_details"] = IN_PROGRESS
     if op["status"] == "completed":
@@ -341,28 +407,59 @@ def _check_free(vault: Vault, name: str) -> None:
         if existing is not None and not existing.managed:
             # Guess at the wording: the service refuses with 409 but the facts sheet has no recorded message.
             raise KeyVaultError(
-                409, "Conflict",
+                409,
+                "Conflict",
                 f"There is already a {store.kind} named {name} in this key vault that does not belong to a "
-                f"certificate; a certificate needs its own key and secret of that name. Choose another name.")
+                f"certificate; a certificate needs its own key and secret of that name. Choose another name.",
+            )
 
 
-def _add_versions(vault: Vault, name: str, *, version_id: str, stamp: int, key: material.PrivateKey,
-                  policy: JsonBody, certificate: JsonBody, secret_value: str, validity: tuple[int, int],
-                  enabled: bool, tags: dict[str, str] | None) -> Item:
+def _add_versions(
+    vault: Vault,
+    name: str,
+    *,
+    version_id: str,
+    stamp: int,
+    key: material.PrivateKey,
+    policy: JsonBody,
+    certificate: JsonBody,
+    secret_value: str,
+    validity: tuple[int, int],
+    enabled: bool,
+    tags: dict[str, str] | None,
+) -> Item:
     """Write version ``version_id`` of the certificate, its key and its secret (same id, facts §13)."""
     nbf, exp = validity
     key_props = policy["key_props"]
 
     def version(data: JsonBody, content_type: str | None = None, version_tags: dict[str, str] | None = None) -> Version:
-        return Version(id=version_id, created=stamp, updated=stamp, enabled=enabled, nbf=nbf, exp=exp,
-                       tags=version_tags, content_type=content_type, data=data)
+        return Version(
+            id=version_id,
+            created=stamp,
+            updated=stamp,
+            enabled=enabled,
+            nbf=nbf,
+            exp=exp,
+            tags=version_tags,
+            content_type=content_type,
+            data=data,
+        )
 
     key_ops = RSA_KEY_OPS if key_props["kty"].startswith("RSA") else EC_KEY_OPS
     # Guess: the key carries the certificate's validity as nbf/exp (the secret does, facts §13); tags stay on the
     # certificate only.
-    vault.keys.upsert(name, version({"kty": key_props["kty"], "key_ops": list(key_ops),
-                                     "pem": material.private_key_to_pem(key).decode("ascii"),
-                                     "exportable": key_props["exportable"]}), managed=True)
+    vault.keys.upsert(
+        name,
+        version(
+            {
+                "kty": key_props["kty"],
+                "key_ops": list(key_ops),
+                "pem": material.private_key_to_pem(key).decode("ascii"),
+                "exportable": key_props["exportable"],
+            }
+        ),
+        managed=True,
+    )
     vault.secrets.upsert(name, version({"value": secret_value}, policy["secret_props"]["contentType"]), managed=True)
     item = vault.certificates.upsert(name, version(certificate, version_tags=tags))
     item.extra["policy"] = policy
@@ -462,8 +559,12 @@ def _no_running_operation(vault: Vault, name: str) -> Item | None:
         op = existing.extra.get("operation")
         if op and op["status"] == "inProgress":
             # Guess at status and wording: the facts sheet has no recording of a second create while one is pending.
-            raise KeyVaultError(409, "Conflict", f"Certificate {name} has a pending certificate operation; wait "
-                                                 "for it to complete, or delete it, before adding a new version.")
+            raise KeyVaultError(
+                409,
+                "Conflict",
+                f"Certificate {name} has a pending certificate operation; wait "
+                "for it to complete, or delete it, before adding a new version.",
+            )
     return existing
 
 
@@ -483,14 +584,21 @@ async def create_certificate(vault: Vault, call: Call) -> Reply:
     is_self = policy["issuer"]["name"].lower() == "self"
     try:
         key = _reusable_key(vault, name, key_props) or material.generate_key(
-            key_props["kty"], size=key_props["key_size"], crv=key_props.get("crv"))
+            key_props["kty"], size=key_props["key_size"], crv=key_props.get("crv")
+        )
         csr = material.certificate_signing_request(key, subject=subject)
         cert: x509.Certificate | None = None
         secret = ""  # an outside CA's certificate arrives with the merge
         if is_self:  # signed now, shown once the operation completes
             cert = material.self_signed_certificate(
-                key, subject=subject, dns_names=sans.get("dns_names"), validity_months=x509_props["validity_months"],
-                ekus=x509_props["ekus"], key_usage=x509_props["key_usage"], not_before=datetime.now(UTC) - BACKDATE)
+                key,
+                subject=subject,
+                dns_names=sans.get("dns_names"),
+                validity_months=x509_props["validity_months"],
+                ekus=x509_props["ekus"],
+                key_usage=x509_props["key_usage"],
+                not_before=datetime.now(UTC) - BACKDATE,
+            )
             secret = material.export_secret_value(key, cert, [], content_type=policy["secret_props"]["contentType"])
     except material.MaterialError as exc:
         raise bad_parameter(str(exc)) from exc
@@ -498,18 +606,37 @@ async def create_certificate(vault: Vault, call: Call) -> Reply:
     _preserve_order(body, data)
     version_id = new_version_id()
     validity = _validity_of(cert) if cert is not None else _planned_validity(x509_props["validity_months"])
-    item = _add_versions(vault, name, version_id=version_id, stamp=stamp, key=key, policy=policy, certificate=data,
-                         secret_value=secret, validity=validity, enabled=False, tags=tags)
-    op: JsonBody = {"request_id": uuid.uuid4().hex, "issuer": copy.deepcopy(policy["issuer"]),
-                    "csr": base64.b64encode(csr).decode("ascii"), "cancellation_requested": False,
-                    "status": "inProgress", "version": version_id, "enabled": attrs.get("enabled", True)}
+    item = _add_versions(
+        vault,
+        name,
+        version_id=version_id,
+        stamp=stamp,
+        key=key,
+        policy=policy,
+        certificate=data,
+        secret_value=secret,
+        validity=validity,
+        enabled=False,
+        tags=tags,
+    )
+    op: JsonBody = {
+        "request_id": uuid.uuid4().hex,
+        "issuer": copy.deepcopy(policy["issuer"]),
+        "csr": base64.b64encode(csr).decode("ascii"),
+        "cancellation_requested": False,
+        "status": "inProgress",
+        "version": version_id,
+        "enabled": attrs.get("enabled", True),
+    }
     if is_self:
         op["due"] = time.time() + vault.settings.issuance_delay
     item.extra["operation"] = op
     _schedule(vault, item)
     api_version = call.request.query["api-version"]  # the app has checked it
-    location = f"{vault.object_id('certificates', item.name, 'pending')}?api-version={api_version}" \
-               f"&request_id={op['request_id']}"
+    location = (
+        f"{vault.object_id('certificates', item.name, 'pending')}?api-version={api_version}"
+        f"&request_id={op['request_id']}"
+    )
     return Reply(_operation_body(vault, item, op), status=202, headers={"Location": location, "Retry-After": "10"})
 
 
@@ -539,10 +666,15 @@ async def import_certificate(vault: Vault, call: Call) -> Reply:
     existing = _no_running_operation(vault, name)
     stamp = now()
     default_type = material.PEM_CONTENT_TYPE if _is_pem(value) else material.PKCS12_CONTENT_TYPE
-    policy = _policy(raw_policy, x509_props=_x509_of(cert),
-                     key_props=_key_props_of(key, _object(raw_policy.get("key_props"), "policy.key_props")),
-                     issuer=_issuer(raw_policy.get("issuer"), default="Unknown"), stamp=stamp,
-                     previous=existing.extra.get("policy") if existing else None, content_type=default_type)
+    policy = _policy(
+        raw_policy,
+        x509_props=_x509_of(cert),
+        key_props=_key_props_of(key, _object(raw_policy.get("key_props"), "policy.key_props")),
+        issuer=_issuer(raw_policy.get("issuer"), default="Unknown"),
+        stamp=stamp,
+        previous=existing.extra.get("policy") if existing else None,
+        content_type=default_type,
+    )
     attrs, tags = read_attributes(body), _tags(body)
     _check_free(vault, name)
     try:
@@ -551,9 +683,19 @@ async def import_certificate(vault: Vault, call: Call) -> Reply:
         raise bad_parameter(str(exc)) from exc
     data = _certificate_data(cert, pending=False)
     _preserve_order(body, data)
-    item = _add_versions(vault, name, version_id=new_version_id(), stamp=stamp, key=key, policy=policy,
-                         certificate=data, secret_value=secret, validity=_validity_of(cert),
-                         enabled=attrs.get("enabled", True), tags=tags)
+    item = _add_versions(
+        vault,
+        name,
+        version_id=new_version_id(),
+        stamp=stamp,
+        key=key,
+        policy=policy,
+        certificate=data,
+        secret_value=secret,
+        validity=_validity_of(cert),
+        enabled=attrs.get("enabled", True),
+        tags=tags,
+    )
     item.extra.pop("operation", None)  # an import answers without ``pending`` (recording)
     return Reply(certificate_bundle(vault, item, item.latest))
 
@@ -597,8 +739,10 @@ def _merged_policy(item: Item, raw: JsonBody) -> JsonBody:
     current = copy.deepcopy(item.extra["policy"])
     for member in ("key_props", "secret_props", "x509_props", "issuer", "attributes"):
         if raw.get(member) is not None:
-            current[member] = {**current[member], **{k: v for k, v in _object(raw[member], member).items()
-                                                     if v is not None}}
+            current[member] = {
+                **current[member],
+                **{k: v for k, v in _object(raw[member], member).items() if v is not None},
+            }
     if raw.get("lifetime_actions") is not None:
         current["lifetime_actions"] = raw["lifetime_actions"]
     stamp = now()
@@ -673,11 +817,13 @@ async def merge_certificate(vault: Vault, call: Call) -> Reply:
     key = material.private_key_from_pem(key_version.data["pem"].encode("ascii"))
     spki = serialization.PublicFormat.SubjectPublicKeyInfo
     if certs[0].public_key().public_bytes(serialization.Encoding.DER, spki) != key.public_key().public_bytes(
-            serialization.Encoding.DER, spki):
+        serialization.Encoding.DER, spki
+    ):
         raise bad_parameter("Public key from x509 certificate and key of this instance doesn't match")
     try:
         secret_version.data["value"] = material.export_secret_value(
-            key, certs[0], certs[1:], content_type=secret_version.content_type or material.PKCS12_CONTENT_TYPE)
+            key, certs[0], certs[1:], content_type=secret_version.content_type or material.PKCS12_CONTENT_TYPE
+        )
     except material.MaterialError as exc:
         raise bad_parameter(str(exc)) from exc
     version.data.update(_certificate_data(certs[0], pending=True))
@@ -739,39 +885,72 @@ def _unpack(vault: Vault, item: Item, linked: dict[str, Any]) -> None:
             del store.active[key]
         certificate_id = vault.object_id("certificates", item.name, item.latest.id)
         raise KeyVaultError(
-            409, "Conflict",
+            409,
+            "Conflict",
             f"There was a conflict restoring the certificate '{certificate_id}'. This can happen if either: a key or "
             f"secret named {item.name} is in use or deleted in this vault; the certificate needs both names for its "
             f"own key and secret. To fix this, rename or purge that object and try the restore again. Or: multiple "
             f"operations were performed on this certificate in parallel. To fix this, retry the restore operation "
-            f"again.") from exc
+            f"again.",
+        ) from exc
     _schedule(vault, item)
 
 
-KIND = Kind("certificate", lambda vault: vault.certificates, certificate_bundle, certificate_item, pack=_pack,
-            unpack=_unpack, on_delete=_cascade_delete, on_recover=_cascade_recover, on_purge=_cascade_purge,
-            restore_bundle=restored_bundle)
+KIND = Kind(
+    "certificate",
+    lambda vault: vault.certificates,
+    certificate_bundle,
+    certificate_item,
+    pack=_pack,
+    unpack=_unpack,
+    on_delete=_cascade_delete,
+    on_recover=_cascade_recover,
+    on_purge=_cascade_purge,
+    restore_bundle=restored_bundle,
+)
 
 
 def routes() -> list[Route]:
     return [
         *shared_routes(KIND),
-        route("POST", "/certificates/{name}/create", "certificates.create", "create",
-              name_checked(create_certificate)),
-        route("POST", "/certificates/{name}/import", "certificates.import", "import",
-              name_checked(import_certificate), is_create=True),
+        route("POST", "/certificates/{name}/create", "certificates.create", "create", name_checked(create_certificate)),
+        route(
+            "POST",
+            "/certificates/{name}/import",
+            "certificates.import",
+            "import",
+            name_checked(import_certificate),
+            is_create=True,
+        ),
         route("GET", "/certificates/{name}/policy", "certificates.get_policy", "get", name_checked(get_policy)),
-        route("PATCH", "/certificates/{name}/policy", "certificates.update_policy", "update",
-              name_checked(update_policy)),
+        route(
+            "PATCH", "/certificates/{name}/policy", "certificates.update_policy", "update", name_checked(update_policy)
+        ),
         route("GET", "/certificates/{name}/pending", "certificates.get_pending", "get", name_checked(get_pending)),
-        route("PATCH", "/certificates/{name}/pending", "certificates.update_pending", "update",
-              name_checked(update_pending)),
-        route("DELETE", "/certificates/{name}/pending", "certificates.delete_pending", "delete",
-              name_checked(delete_pending)),
-        route("POST", "/certificates/{name}/pending/merge", "certificates.merge", "create",
-              name_checked(merge_certificate)),
+        route(
+            "PATCH",
+            "/certificates/{name}/pending",
+            "certificates.update_pending",
+            "update",
+            name_checked(update_pending),
+        ),
+        route(
+            "DELETE",
+            "/certificates/{name}/pending",
+            "certificates.delete_pending",
+            "delete",
+            name_checked(delete_pending),
+        ),
+        route(
+            "POST",
+            "/certificates/{name}/pending/merge",
+            "certificates.merge",
+            "create",
+            name_checked(merge_certificate),
+        ),
         route("GET", "/certificates/{name}", "certificates.get", "get", name_checked(get_certificate)),
         route("GET", "/certificates/{name}/{version}", "certificates.get", "get", name_checked(get_certificate)),
-        route("PATCH", "/certificates/{name}/{version}", "certificates.update", "update",
-              name_checked(update_certificate)),
+        route(
+            "PATCH", "/certificates/{name}/{version}", "certificates.update", "update", name_checked(update_certificate)
+        ),
     ]

@@ -10,8 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 #: Operations a vault can be told to deny (access-policy permission names, as Key Vault spells them).
-DENIABLE = frozenset({"get", "list", "set", "create", "import", "update", "delete", "recover", "backup", "restore",
-                      "purge"})
+DENIABLE = frozenset(
+    {"get", "list", "set", "create", "import", "update", "delete", "recover", "backup", "restore", "purge"}
+)
 _VAULT_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$")
 
 
@@ -45,12 +46,15 @@ class VaultSettings(BaseModel):
         1.0, ge=0, description="Seconds before a delete/recover shows and before a purged name is free again."
     )
     issuance_delay: float = Field(
-        1.0, ge=0, description="Seconds a self-signed certificate stays inProgress (the recorded service: about 10).")
+        1.0, ge=0, description="Seconds a self-signed certificate stays inProgress (the recorded service: about 10)."
+    )
     deny: list[str] = Field(default_factory=list, description="Operations answered 403, e.g. backup or secrets/get.")
-    stall_ops: list[str] = Field(default_factory=list,
-                                 description="Operations (e.g. secrets.restore) held stall_ms before they act.")
-    hang_after_ops: list[str] = Field(default_factory=list,
-                                      description="Operations that act, then hold their answer stall_ms.")
+    stall_ops: list[str] = Field(
+        default_factory=list, description="Operations (e.g. secrets.restore) held stall_ms before they act."
+    )
+    hang_after_ops: list[str] = Field(
+        default_factory=list, description="Operations that act, then hold their answer stall_ms."
+    )
     stall_ms: float = Field(10_000.0, ge=0, description="How long stall_ops and hang_after_ops are held.")
     max_page_size: int = Field(25, ge=1, le=25, description="Items per list page (Key Vault: at most 25).")
 

@@ -11,8 +11,9 @@ from aiohttp import web
 class KeyVaultError(Exception):
     """One Key Vault error answer: status, ``error.code``, message and optional ``innererror.code``."""
 
-    def __init__(self, status: int, code: str, message: str, *, inner: str | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, inner: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -28,8 +29,13 @@ class KeyVaultError(Exception):
 
     def response(self) -> web.Response:
         headers = {"x-ms-error-code": self.code, **self.headers}
-        return web.Response(status=self.status, text=json.dumps(self.body(), separators=(",", ":")),
-                            content_type="application/json", charset="utf-8", headers=headers)
+        return web.Response(
+            status=self.status,
+            text=json.dumps(self.body(), separators=(",", ":")),
+            content_type="application/json",
+            charset="utf-8",
+            headers=headers,
+        )
 
 
 def bad_parameter(message: str) -> KeyVaultError:
@@ -42,7 +48,8 @@ def not_found(kind: str, name: str, *, deleted: bool = False) -> KeyVaultError:
     if deleted:
         return KeyVaultError(404, code, f"Deleted {kind.capitalize()} not found: {name}")
     return KeyVaultError(
-        404, code,
+        404,
+        code,
         f"A {kind} with (name/id) {name} was not found in this key vault. If you recently deleted this {kind} you may "
         f"be able to recover it using the correct recovery command. For help resolving this issue, please see "
         f"https://go.microsoft.com/fwlink/?linkid=2125182",

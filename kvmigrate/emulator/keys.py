@@ -26,8 +26,12 @@ VALID_OPS = {"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey", "im
 
 def _jwk(vault: Vault, item: Item, version: Version) -> JsonBody:
     key = material.private_key_from_pem(version.data["pem"].encode())
-    jwk = material.public_jwk(key, kid=vault.object_id("keys", item.name, version.id), kty=version.data["kty"],
-                              key_ops=list(version.data["key_ops"]))
+    jwk = material.public_jwk(
+        key,
+        kid=vault.object_id("keys", item.name, version.id),
+        kty=version.data["kty"],
+        key_ops=list(version.data["key_ops"]),
+    )
     if version.data["kty"] == "RSA-HSM" and isinstance(key, rsa.RSAPrivateKey):
         # The HSM pads the exponent to four bytes: the recordings show "AAEAAQ" where software keys say "AQAB".
         jwk["e"] = material.b64url_encode(key.public_key().public_numbers().e.to_bytes(4, "big"))
@@ -51,8 +55,10 @@ def key_bundle(vault: Vault, item: Item, version: Version) -> JsonBody:
 
 
 def key_item(vault: Vault, item: Item, version: Version, versioned: bool) -> JsonBody:
-    body: JsonBody = {"kid": vault.object_id("keys", item.name, version.id if versioned else None),
-                      "attributes": _key_attributes(vault, version)}
+    body: JsonBody = {
+        "kid": vault.object_id("keys", item.name, version.id if versioned else None),
+        "attributes": _key_attributes(vault, version),
+    }
     if version.tags:
         body["tags"] = version.tags
     if item.managed:
@@ -76,15 +82,24 @@ def _new_version(body: JsonBody, *, kty: str, key: material.PrivateKey, default_
     attrs = read_attributes(body)
     raw_attrs: Any = body.get("attributes") or {}
     stamp = now()
-    data: dict[str, Any] = {"kty": kty, "key_ops": _key_ops(body, default_ops),
-                            "pem": material.private_key_to_pem(key).decode("ascii"),
-                            "exportable": bool(raw_attrs.get("exportable", False))}
+    data: dict[str, Any] = {
+        "kty": kty,
+        "key_ops": _key_ops(body, default_ops),
+        "pem": material.private_key_to_pem(key).decode("ascii"),
+        "exportable": bool(raw_attrs.get("exportable", False)),
+    }
     if body.get("release_policy") is not None:
         data["release_policy"] = body["release_policy"]
-    return Version(id=new_version_id(), created=stamp, updated=stamp, enabled=attrs.get("enabled", True),
-                   nbf=attrs.get("nbf"), exp=attrs.get("exp"), tags=check_tags(body.get("tags"),
-                                                                                 max_len=MAX_TAG_LENGTH),
-                   data=data)
+    return Version(
+        id=new_version_id(),
+        created=stamp,
+        updated=stamp,
+        enabled=attrs.get("enabled", True),
+        nbf=attrs.get("nbf"),
+        exp=attrs.get("exp"),
+        tags=check_tags(body.get("tags"), max_len=MAX_TAG_LENGTH),
+        data=data,
+    )
 
 
 def _refuse_managed(vault: Vault, name: str, operation: str) -> None:
@@ -97,14 +112,18 @@ async def create_key(vault: Vault, call: Call) -> Reply:
     body = call.json()
     kty = body.get("kty")
     if kty not in KEY_TYPES:
-        raise bad_parameter(f"The key type (kty) {kty!r} is not supported by this vault; use RSA, RSA-HSM, EC or "
-                            "EC-HSM.")
+        raise bad_parameter(
+            f"The key type (kty) {kty!r} is not supported by this vault; use RSA, RSA-HSM, EC or EC-HSM."
+        )
     _refuse_managed(vault, call.params["name"], "create")
     size, crv, exponent = body.get("key_size"), body.get("crv"), body.get("public_exponent")
     try:
-        key = material.generate_key(kty, size=size if isinstance(size, int) else None,
-                                    crv=crv if isinstance(crv, str) else None,
-                                    public_exponent=exponent if isinstance(exponent, int) else None)
+        key = material.generate_key(
+            kty,
+            size=size if isinstance(size, int) else None,
+            crv=crv if isinstance(crv, str) else None,
+            public_exponent=exponent if isinstance(exponent, int) else None,
+        )
     except material.MaterialError as exc:
         raise bad_parameter(str(exc)) from exc
     version = _new_version(body, kty=kty, key=key, default_ops=RSA_OPS if kty.startswith("RSA") else EC_OPS)
@@ -125,8 +144,7 @@ async def import_key(vault: Vault, call: Call) -> Reply:
     base = material.key_type_of(key)
     kty = f"{base}-HSM" if body.get("Hsm") or str(jwk.get("kty", "")).endswith("-HSM") else base
     default_ops = jwk.get("key_ops") if isinstance(jwk.get("key_ops"), list) else None
-    version = _new_version(body, kty=kty, key=key,
-                           default_ops=default_ops or (RSA_OPS if base == "RSA" else EC_OPS))
+    version = _new_version(body, kty=kty, key=key, default_ops=default_ops or (RSA_OPS if base == "RSA" else EC_OPS))
     item = vault.keys.upsert(call.params["name"], version)
     return Reply(key_bundle(vault, item, version))
 

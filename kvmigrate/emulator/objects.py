@@ -48,16 +48,21 @@ def managed_forbidden(kind: str, operation: str) -> KeyVaultError:
     """The 403 for a direct write to a certificate's key or secret (facts §10, §13)."""
     word = "Key" if kind == "key" else kind
     return KeyVaultError(
-        403, "Forbidden",
+        403,
+        "Forbidden",
         f'Operation "{operation}" is not allowed on this {word}, since it is associated with a certificate. '
         f"Perform the operation on the corresponding certificate. For more information, see "
         f"https://go.microsoft.com/fwlink/?linkid=2125182",
-        inner="SecretManagedByKeyVault" if kind == "secret" else "KeyManagedByKeyVault")
+        inner="SecretManagedByKeyVault" if kind == "secret" else "KeyManagedByKeyVault",
+    )
 
 
 def deleted_fields(vault: Vault, kind: Kind, entry: Deleted) -> JsonBody:
-    return {"recoveryId": vault.object_id(kind.deleted_collection, entry.item.name),
-            "deletedDate": entry.deleted_date, "scheduledPurgeDate": entry.scheduled_purge}
+    return {
+        "recoveryId": vault.object_id(kind.deleted_collection, entry.item.name),
+        "deletedDate": entry.deleted_date,
+        "scheduledPurgeDate": entry.scheduled_purge,
+    }
 
 
 def get_version(kind: Kind, item: Item, version_id: str) -> Version:
@@ -77,15 +82,19 @@ def shared_routes(kind: Kind) -> list[Route]:
 
     async def list_objects(vault: Vault, call: Call) -> Reply:
         items = kind.store(vault).listing()
-        return page(vault, call, items, lambda item: item.name.upper(),
-                    lambda item: kind.list_item(vault, item, item.latest, False))
+        return page(
+            vault,
+            call,
+            items,
+            lambda item: item.name.upper(),
+            lambda item: kind.list_item(vault, item, item.latest, False),
+        )
 
     async def list_versions(vault: Vault, call: Call) -> Reply:
         item = kind.store(vault).find(call.params["name"])
         versions = sorted(item.versions.values(), key=lambda v: v.id) if item else []
         assert item is not None or not versions
-        return page(vault, call, versions, lambda v: v.id,
-                    lambda v: kind.list_item(vault, item, v, True))  # type: ignore[arg-type]
+        return page(vault, call, versions, lambda v: v.id, lambda v: kind.list_item(vault, item, v, True))  # type: ignore[arg-type]
 
     async def delete(vault: Vault, call: Call) -> Reply:
         store = kind.store(vault)
@@ -112,8 +121,12 @@ def shared_routes(kind: Kind) -> list[Route]:
 
         def render(entry: Deleted) -> JsonBody:
             body = kind.list_item(vault, entry.item, entry.item.latest, False)
-            return {"recoveryId": vault.object_id(d, entry.item.name), "deletedDate": entry.deleted_date,
-                    "scheduledPurgeDate": entry.scheduled_purge, **body}
+            return {
+                "recoveryId": vault.object_id(d, entry.item.name),
+                "deletedDate": entry.deleted_date,
+                "scheduledPurgeDate": entry.scheduled_purge,
+                **body,
+            }
 
         return page(vault, call, entries, lambda e: e.item.name.upper(), render, trailing_empty=True)
 
@@ -136,10 +149,12 @@ def shared_routes(kind: Kind) -> list[Route]:
             raise managed_forbidden(kind.name, "purge")
         if vault.settings.purge_protection:
             raise KeyVaultError(
-                403, "Forbidden",
-                "Operation \"purge\" is not allowed because purge protection is enabled for this vault. Key Vault "
+                403,
+                "Forbidden",
+                'Operation "purge" is not allowed because purge protection is enabled for this vault. Key Vault '
                 "service will automatically purge it after the retention period has passed.",
-                inner="PurgeProtectionEnabled")
+                inner="PurgeProtectionEnabled",
+            )
         store.purge(call.params["name"])
         if kind.on_purge:
             kind.on_purge(vault, entry.item.name)
@@ -153,13 +168,15 @@ def shared_routes(kind: Kind) -> list[Route]:
             # Guess: the docs say only that backup of more than 500 versions "may result in an error".
             raise bad_parameter(
                 f"Backup is not supported for a {kind.name} with more than {MAX_BACKUP_VERSIONS} versions; "
-                f"{item.name} has {len(item.versions)}.")
+                f"{item.name} has {len(item.versions)}."
+            )
         payload: dict[str, Any] = {"item": item.to_blob()}
         if kind.pack:
             payload["linked"] = kind.pack(vault, item)
         vault.stats.objects[f"{c}.backup/{item.name.lower()}"] += 1
-        blob = backup_blob.seal(kind.name, payload, subscription=vault.settings.subscription,
-                                geography=vault.settings.geography)
+        blob = backup_blob.seal(
+            kind.name, payload, subscription=vault.settings.subscription, geography=vault.settings.geography
+        )
         return Reply({"value": base64.urlsafe_b64encode(blob).decode().rstrip("=")})
 
     async def restore(vault: Vault, call: Call) -> Reply:
@@ -171,8 +188,12 @@ def shared_routes(kind: Kind) -> list[Route]:
             blob = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
         except (binascii.Error, ValueError) as exc:
             raise backup_blob.malformed() from exc
-        payload = backup_blob.open_blob(blob, expected_tag=backup_blob.TAG_FOR[kind.name],
-                                        subscription=vault.settings.subscription, geography=vault.settings.geography)
+        payload = backup_blob.open_blob(
+            blob,
+            expected_tag=backup_blob.TAG_FOR[kind.name],
+            subscription=vault.settings.subscription,
+            geography=vault.settings.geography,
+        )
         if payload.get("kind") != kind.name:
             raise backup_blob.malformed()
         item = Item.from_blob(payload["item"])

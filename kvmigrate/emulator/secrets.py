@@ -49,8 +49,9 @@ def _content_type(body: JsonBody) -> str | None:
 
 def _readable(item: Item, version: Version) -> None:
     if not version.enabled:
-        raise KeyVaultError(403, "Forbidden", "Operation get is not allowed on a disabled secret.",
-                            inner="SecretDisabled")
+        raise KeyVaultError(
+            403, "Forbidden", "Operation get is not allowed on a disabled secret.", inner="SecretDisabled"
+        )
 
 
 async def set_secret(vault: Vault, call: Call) -> Reply:
@@ -66,10 +67,17 @@ async def set_secret(vault: Vault, call: Call) -> Reply:
         raise managed_forbidden("secret", "set")
     attrs = read_attributes(body)
     stamp = now()
-    version = Version(id=new_version_id(), created=stamp, updated=stamp, enabled=attrs.get("enabled", True),
-                      nbf=attrs.get("nbf"), exp=attrs.get("exp"),
-                      tags=check_tags(body.get("tags"), max_len=MAX_TAG_LENGTH), content_type=_content_type(body),
-                      data={"value": value})
+    version = Version(
+        id=new_version_id(),
+        created=stamp,
+        updated=stamp,
+        enabled=attrs.get("enabled", True),
+        nbf=attrs.get("nbf"),
+        exp=attrs.get("exp"),
+        tags=check_tags(body.get("tags"), max_len=MAX_TAG_LENGTH),
+        content_type=_content_type(body),
+        data={"value": value},
+    )
     item = vault.secrets.upsert(name, version)
     return Reply(secret_bundle(vault, item, version))
 

@@ -36,8 +36,13 @@ class RunningVault:
 class Emulator:
     """Start every configured vault; ``async with Emulator(config) as emu`` yields once all listeners accept."""
 
-    def __init__(self, config: EmulatorConfig, *, state_dir: Path | None = None,
-                 route_factory: Callable[[], list[Route]] = all_routes) -> None:
+    def __init__(
+        self,
+        config: EmulatorConfig,
+        *,
+        state_dir: Path | None = None,
+        route_factory: Callable[[], list[Route]] = all_routes,
+    ) -> None:
         self.config = config
         self.authority = auth.TokenAuthority()
         self._state_dir = state_dir
@@ -55,8 +60,9 @@ class Emulator:
             raise
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self._stack.aclose()
 
     async def _start(self) -> None:
@@ -64,9 +70,11 @@ class Emulator:
         if state_dir is None:
             state_dir = Path(self._stack.enter_context(tempfile.TemporaryDirectory(prefix="kvmigrate-emulator-")))
         settings = self.config.vaults
-        files = tls.issue(state_dir, ip_addresses=sorted({"127.0.0.1", *(s.host for s in settings.values()
-                                                                          if s.host != "localhost")}),
-                          dns_names=[s.dns_name for s in settings.values() if s.dns_name])
+        files = tls.issue(
+            state_dir,
+            ip_addresses=sorted({"127.0.0.1", *(s.host for s in settings.values() if s.host != "localhost")}),
+            dns_names=[s.dns_name for s in settings.values() if s.dns_name],
+        )
         self.ca_file = files.ca_file
         ssl_context = files.server_context()
 
@@ -94,8 +102,11 @@ class Emulator:
 
     def environment(self) -> dict[str, str]:
         """What a client needs: the identity endpoint and header, the CA file and one URL per vault."""
-        env = {"IDENTITY_ENDPOINT": self.identity_endpoint, "IDENTITY_HEADER": self.authority.identity_header,
-               "KVMIGRATE_CA_BUNDLE": str(self.ca_file)}
+        env = {
+            "IDENTITY_ENDPOINT": self.identity_endpoint,
+            "IDENTITY_HEADER": self.authority.identity_header,
+            "KVMIGRATE_CA_BUNDLE": str(self.ca_file),
+        }
         for name, running in self.vaults.items():
             env[f"KVMIGRATE_VAULT_{name.upper().replace('-', '_')}"] = running.url
         return env

@@ -28,9 +28,16 @@ class Stats:
             self.unauthorized += 1
 
     def snapshot(self) -> dict[str, Any]:
-        return {"requests": self.requests, "throttled": self.throttled, "unauthorized": self.unauthorized,
-                "faults": self.faults, "operations": dict(self.operations), "statuses": dict(self.statuses),
-                "objects": dict(self.objects), "started": dict(self.started)}
+        return {
+            "requests": self.requests,
+            "throttled": self.throttled,
+            "unauthorized": self.unauthorized,
+            "faults": self.faults,
+            "operations": dict(self.operations),
+            "statuses": dict(self.statuses),
+            "objects": dict(self.objects),
+            "started": dict(self.started),
+        }
 
     def reset(self) -> None:
         self.requests = self.throttled = self.unauthorized = self.faults = 0

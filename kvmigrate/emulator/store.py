@@ -63,15 +63,31 @@ class Version:
     data: dict[str, Any] = field(default_factory=dict)
 
     def to_blob(self) -> dict[str, Any]:
-        return {"id": self.id, "created": self.created, "updated": self.updated, "enabled": self.enabled,
-                "nbf": self.nbf, "exp": self.exp, "tags": self.tags, "content_type": self.content_type,
-                "data": self.data}
+        return {
+            "id": self.id,
+            "created": self.created,
+            "updated": self.updated,
+            "enabled": self.enabled,
+            "nbf": self.nbf,
+            "exp": self.exp,
+            "tags": self.tags,
+            "content_type": self.content_type,
+            "data": self.data,
+        }
 
     @classmethod
     def from_blob(cls, raw: dict[str, Any]) -> Version:
-        return cls(id=raw["id"], created=raw["created"], updated=raw["updated"], enabled=raw["enabled"],
-                   nbf=raw["nbf"], exp=raw["exp"], tags=raw["tags"], content_type=raw["content_type"],
-                   data=raw["data"])
+        return cls(
+            id=raw["id"],
+            created=raw["created"],
+            updated=raw["updated"],
+            enabled=raw["enabled"],
+            nbf=raw["nbf"],
+            exp=raw["exp"],
+            tags=raw["tags"],
+            content_type=raw["content_type"],
+            data=raw["data"],
+        )
 
 
 @dataclass
@@ -95,8 +111,12 @@ class Item:
         return version
 
     def to_blob(self) -> dict[str, Any]:
-        return {"name": self.name, "managed": self.managed, "extra": self.extra,
-                "versions": [v.to_blob() for v in self.versions.values()]}
+        return {
+            "name": self.name,
+            "managed": self.managed,
+            "extra": self.extra,
+            "versions": [v.to_blob() for v in self.versions.values()],
+        }
 
     @classmethod
     def from_blob(cls, raw: dict[str, Any]) -> Item:
@@ -160,15 +180,19 @@ class Collection:
         entry = self.deleted.get(key)
         if entry is not None and entry.visible_at <= self.clock():
             raise KeyVaultError(
-                409, "Conflict",
+                409,
+                "Conflict",
                 f"{self.kind.capitalize()} {name} is currently in a deleted but recoverable state, and its name cannot "
                 f"be reused; in this state, the {self.kind} can only be recovered or purged.",
-                inner="ObjectIsDeletedButRecoverable")
+                inner="ObjectIsDeletedButRecoverable",
+            )
         if entry is not None or key in self.purging or key in self.recovering:
             raise KeyVaultError(
-                409, "Conflict",
+                409,
+                "Conflict",
                 f"{self.kind.capitalize()} {name} is currently being deleted and cannot be re-created; retry later.",
-                inner="ObjectIsBeingDeleted")
+                inner="ObjectIsBeingDeleted",
+            )
 
     def upsert(self, name: str, version: Version, *, managed: bool = False) -> Item:
         """Add a version to ``name``, creating the object if needed."""
@@ -186,12 +210,14 @@ class Collection:
         key = item.name.lower()
         if key in self.active or key in self.deleted or key in self.purging or key in self.recovering:
             raise KeyVaultError(
-                409, "Conflict",
+                409,
+                "Conflict",
                 f"There was a conflict restoring the {self.kind} '{object_id}'. This can happen if either: a second "
                 f"{self.kind} with the same name was created after the first {self.kind} was deleted; thus trying to "
                 f"restore a {self.kind} whose name is already in use. To fix this, rename the second {self.kind} to "
                 f"some other name and try the restore again. Or: multiple operations were performed on this "
-                f"{self.kind} in parallel. To fix this, retry the restore operation again.")
+                f"{self.kind} in parallel. To fix this, retry the restore operation again.",
+            )
         self.active[key] = item
         return item
 

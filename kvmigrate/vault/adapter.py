@@ -55,8 +55,9 @@ class VaultAdapter:
     async def _call(self, operation: str, subject: str, call: Callable[[], Awaitable[T]]) -> T:
         """Run one SDK call; retry what azure-core will not (POST on 429 without Retry-After, lost answers)."""
         try:
-            return await call_with_retry(call, what=f"{operation} {subject}", attempts=self.attempts,
-                                         base_delay=0.5, max_delay=10.0)
+            return await call_with_retry(
+                call, what=f"{operation} {subject}", attempts=self.attempts, base_delay=0.5, max_delay=10.0
+            )
         except AzureError as exc:
             raise from_azure(exc, vault=self.label, operation=operation, subject=subject) from exc
 
@@ -69,8 +70,7 @@ class VaultAdapter:
         """Stream the vault's objects of one type, page by page (managed ones included, flagged)."""
         try:
             async for props in self._sdk(object_type, "list")():
-                yield Listed(ObjectRef(object_type, props.name), bool(getattr(props, "managed", False)),
-                             props.enabled)
+                yield Listed(ObjectRef(object_type, props.name), bool(getattr(props, "managed", False)), props.enabled)
         except AzureError as exc:
             raise from_azure(exc, vault=self.label, operation="list", subject=object_type.plural) from exc
 
@@ -80,8 +80,7 @@ class VaultAdapter:
             async for deleted in self._sdk(object_type, "deleted")():
                 yield deleted.name
         except AzureError as exc:
-            raise from_azure(exc, vault=self.label, operation="list", subject=f"deleted {object_type.plural}") \
-                from exc
+            raise from_azure(exc, vault=self.label, operation="list", subject=f"deleted {object_type.plural}") from exc
 
     async def versions(self, ref: ObjectRef) -> list[str]:
         """The object's version ids, sorted (an absent name has none)."""
@@ -93,11 +92,17 @@ class VaultAdapter:
         try:
             async for props in self._sdk(ref.type, "versions")(ref.name):
                 thumbprint = getattr(props, "x509_thumbprint", None)
-                infos.append(VersionInfo(
-                    version=props.version, enabled=props.enabled, not_before=props.not_before,
-                    expires_on=props.expires_on, content_type=getattr(props, "content_type", None),
-                    tags=tuple(sorted((props.tags or {}).items())),
-                    thumbprint=thumbprint.hex() if isinstance(thumbprint, bytes) else None))
+                infos.append(
+                    VersionInfo(
+                        version=props.version,
+                        enabled=props.enabled,
+                        not_before=props.not_before,
+                        expires_on=props.expires_on,
+                        content_type=getattr(props, "content_type", None),
+                        tags=tuple(sorted((props.tags or {}).items())),
+                        thumbprint=thumbprint.hex() if isinstance(thumbprint, bytes) else None,
+                    )
+                )
         except ResourceNotFoundError:
             return []
         except AzureError as exc:
@@ -119,8 +124,9 @@ class VaultAdapter:
             elif ref.type is ObjectType.KEY:
                 key = (await self.clients.keys.get_key(ref.name, version)).key
                 fields = {name: getattr(key, name, None) for name in ("kty", "crv", "n", "e", "x", "y")}
-                material = json.dumps({k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()},
-                                      sort_keys=True, default=str).encode()
+                material = json.dumps(
+                    {k: v.hex() if isinstance(v, bytes) else v for k, v in fields.items()}, sort_keys=True, default=str
+                ).encode()
             else:
                 certificate = await self.clients.certificates.get_certificate_version(ref.name, version)
                 material = bytes(certificate.cer or b"")
@@ -138,8 +144,9 @@ class VaultAdapter:
 
     wants_versions = False  # a vault learns versions from the blob itself
 
-    async def restore(self, ref: ObjectRef, blob: bytes, *, versions: tuple[str, ...] = (),
-                      enabled: bool | None = None) -> None:
+    async def restore(
+        self, ref: ObjectRef, blob: bytes, *, versions: tuple[str, ...] = (), enabled: bool | None = None
+    ) -> None:
         await self._call("restore", str(ref), lambda: self._sdk(ref.type, "restore")(blob))
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
@@ -152,19 +159,42 @@ class VaultAdapter:
 
 
 _SDK_METHODS: dict[ObjectType, tuple[str, dict[str, str]]] = {
-    ObjectType.SECRET: ("secrets", {
-        "list": "list_properties_of_secrets", "deleted": "list_deleted_secrets",
-        "versions": "list_properties_of_secret_versions", "backup": "backup_secret",
-        "restore": "restore_secret_backup", "recover": "recover_deleted_secret", "purge": "purge_deleted_secret"}),
-    ObjectType.KEY: ("keys", {
-        "list": "list_properties_of_keys", "deleted": "list_deleted_keys",
-        "versions": "list_properties_of_key_versions", "backup": "backup_key", "restore": "restore_key_backup",
-        "recover": "recover_deleted_key", "purge": "purge_deleted_key"}),
-    ObjectType.CERTIFICATE: ("certificates", {
-        "list": "list_properties_of_certificates", "deleted": "list_deleted_certificates",
-        "versions": "list_properties_of_certificate_versions", "backup": "backup_certificate",
-        "restore": "restore_certificate_backup", "recover": "recover_deleted_certificate",
-        "purge": "purge_deleted_certificate"}),
+    ObjectType.SECRET: (
+        "secrets",
+        {
+            "list": "list_properties_of_secrets",
+            "deleted": "list_deleted_secrets",
+            "versions": "list_properties_of_secret_versions",
+            "backup": "backup_secret",
+            "restore": "restore_secret_backup",
+            "recover": "recover_deleted_secret",
+            "purge": "purge_deleted_secret",
+        },
+    ),
+    ObjectType.KEY: (
+        "keys",
+        {
+            "list": "list_properties_of_keys",
+            "deleted": "list_deleted_keys",
+            "versions": "list_properties_of_key_versions",
+            "backup": "backup_key",
+            "restore": "restore_key_backup",
+            "recover": "recover_deleted_key",
+            "purge": "purge_deleted_key",
+        },
+    ),
+    ObjectType.CERTIFICATE: (
+        "certificates",
+        {
+            "list": "list_properties_of_certificates",
+            "deleted": "list_deleted_certificates",
+            "versions": "list_properties_of_certificate_versions",
+            "backup": "backup_certificate",
+            "restore": "restore_certificate_backup",
+            "recover": "recover_deleted_certificate",
+            "purge": "purge_deleted_certificate",
+        },
+    ),
 }
 
 

@@ -35,23 +35,27 @@ def vault_url(reference: str) -> str:
             raise VaultAddressError(
                 f"{reference!r} is not a vault name (3-24 letters, digits and '-', starting with a letter) or an "
                 "https URL; pass e.g. contoso or https://contoso.vault.azure.net",
-                address=reference)
+                address=reference,
+            )
         return f"https://{text.lower()}.vault.azure.net"
     parts = urlsplit(text)
     try:
         port = parts.port
     except ValueError as exc:
-        raise VaultAddressError(f"{reference!r} has an invalid port; pass e.g. https://contoso.vault.azure.net",
-                                address=reference) from exc
+        raise VaultAddressError(
+            f"{reference!r} has an invalid port; pass e.g. https://contoso.vault.azure.net", address=reference
+        ) from exc
     if not parts.hostname or "\\" in parts.netloc or parts.query or parts.fragment or parts.username:
-        raise VaultAddressError(f"{reference!r} is not a vault URL; pass e.g. https://contoso.vault.azure.net",
-                                address=reference)
+        raise VaultAddressError(
+            f"{reference!r} is not a vault URL; pass e.g. https://contoso.vault.azure.net", address=reference
+        )
     if parts.path not in ("", "/"):
-        raise VaultAddressError(f"{reference!r} has a path; pass only the vault's base URL, e.g. "
-                                "https://contoso.vault.azure.net", address=reference)
+        raise VaultAddressError(
+            f"{reference!r} has a path; pass only the vault's base URL, e.g. https://contoso.vault.azure.net",
+            address=reference,
+        )
     if parts.scheme != "https":
-        raise VaultAddressError(f"{reference!r} is not https; Key Vault and kvmigrate require TLS",
-                                address=reference)
+        raise VaultAddressError(f"{reference!r} is not https; Key Vault and kvmigrate require TLS", address=reference)
     host = parts.hostname.lower()
     netloc = f"[{host}]" if ":" in host else host
     return f"https://{netloc}" + (f":{port}" if port and port != 443 else "")
@@ -95,8 +99,9 @@ class VaultClients:
     async def __aenter__(self) -> VaultClients:
         return self
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
     async def close(self) -> None:
@@ -105,8 +110,14 @@ class VaultClients:
         await self.certificates.close()
 
 
-def build_clients(url: str, credential: AsyncTokenCredential, *, ca_bundle: Path | None = None,
-                  limiter: AdaptiveRateLimiter | None = None, retry_total: int = 10) -> VaultClients:
+def build_clients(
+    url: str,
+    credential: AsyncTokenCredential,
+    *,
+    ca_bundle: Path | None = None,
+    limiter: AdaptiveRateLimiter | None = None,
+    retry_total: int = 10,
+) -> VaultClients:
     """Create the three clients of the vault at ``url`` (already normalised by :func:`vault_url`).
 
     The limiter goes in the ``custom_hook_policy`` slot. Key Vault clients build their own policy list, and azure-core

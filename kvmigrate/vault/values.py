@@ -81,15 +81,19 @@ class ValueAdapter:
     async def read(self, ref: ObjectRef, *, latest_only: bool = False) -> ValuePayload:
         """Versions of ``ref`` in creation order with their values (secrets; certificates via their secret)."""
         if ref.type is ObjectType.KEY:
-            raise NotExportableError(f"{ref}: Key Vault keys cannot be exported; move keys with backup mode inside "
-                                     "one subscription and geography")
+            raise NotExportableError(
+                f"{ref}: Key Vault keys cannot be exported; move keys with backup mode inside "
+                "one subscription and geography"
+            )
         try:
             policy = None
             if ref.type is ObjectType.CERTIFICATE:
                 policy = await self.clients.certificates.get_certificate_policy(ref.name)
                 if policy.exportable is False:
-                    raise NotExportableError(f"{ref}: its private key is not exportable; re-issue it in the target "
-                                             "or move it with backup mode inside one subscription and geography")
+                    raise NotExportableError(
+                        f"{ref}: its private key is not exportable; re-issue it in the target "
+                        "or move it with backup mode inside one subscription and geography"
+                    )
                 pager: Any = self.clients.certificates.list_properties_of_certificate_versions(ref.name)
             else:
                 pager = self.clients.secrets.list_properties_of_secret_versions(ref.name)
@@ -112,10 +116,19 @@ class ValueAdapter:
                     if exc.status_code != 403 or "disabled" not in str(exc.message).lower():
                         raise
                 thumbprint = getattr(p, "x509_thumbprint", None)
-                versions.append(VersionValue(
-                    p.version, p.created_on, p.enabled, getattr(p, "not_before", None), p.expires_on,
-                    getattr(secret_props, "content_type", None), dict(p.tags) if p.tags else None, value,
-                    thumbprint.hex() if isinstance(thumbprint, bytes) else None))
+                versions.append(
+                    VersionValue(
+                        p.version,
+                        p.created_on,
+                        p.enabled,
+                        getattr(p, "not_before", None),
+                        p.expires_on,
+                        getattr(secret_props, "content_type", None),
+                        dict(p.tags) if p.tags else None,
+                        value,
+                        thumbprint.hex() if isinstance(thumbprint, bytes) else None,
+                    )
+                )
             return ValuePayload(ref, versions, policy)
         except AzureError as exc:
             raise from_azure(exc, vault=self.label, operation="get", subject=str(ref)) from exc
@@ -149,18 +162,26 @@ class ValueAdapter:
         assert version.value is not None
         if ref.type is ObjectType.SECRET:
             created = await self.clients.secrets.set_secret(
-                ref.name, version.value, enabled=version.enabled, tags=version.tags,
-                content_type=version.content_type, not_before=version.not_before, expires_on=version.expires_on,
-                retry_total=0)
+                ref.name,
+                version.value,
+                enabled=version.enabled,
+                tags=version.tags,
+                content_type=version.content_type,
+                not_before=version.not_before,
+                expires_on=version.expires_on,
+                retry_total=0,
+            )
             return str(created.properties.version)
         is_pfx = (version.content_type or PKCS12).lower().startswith(PKCS12)
         material = base64.b64decode(version.value) if is_pfx else version.value.encode("utf-8")
         imported = await self.clients.certificates.import_certificate(
-            ref.name, material, enabled=version.enabled, tags=version.tags, policy=policy, retry_total=0)
+            ref.name, material, enabled=version.enabled, tags=version.tags, policy=policy, retry_total=0
+        )
         del material
         assert imported.properties is not None
         return str(imported.properties.version)
 
     def translate(self, exc: AzureError, ref: ObjectRef) -> KvmigrateError:
-        return from_azure(exc, vault=self.label, operation="set" if ref.type is ObjectType.SECRET else "import",
-                          subject=str(ref))
+        return from_azure(
+            exc, vault=self.label, operation="set" if ref.type is ObjectType.SECRET else "import", subject=str(ref)
+        )

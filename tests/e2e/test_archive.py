@@ -23,17 +23,26 @@ from tests.seed import seed_mixed, seed_secrets, version_map
 
 
 def run(emulator: Emulator, operation: str, source: str, target: str, state: Path, **extra: object) -> CopyOptions:
-    return CopyOptions.model_validate({
-        "operation": operation, "source": source, "target": target, "state": state,
-        "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None), **extra})
+    return CopyOptions.model_validate(
+        {
+            "operation": operation,
+            "source": source,
+            "target": target,
+            "state": state,
+            "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
+            **extra,
+        }
+    )
 
 
-async def test_round_trip_through_an_archive_keeps_every_version(emulator: Emulator, src: VaultClients,
-                                                                 dst: VaultClients, tmp_path: Path) -> None:
+async def test_round_trip_through_an_archive_keeps_every_version(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     seeded = await seed_mixed(src, secrets=20, certificates=1)
     archive_dir = tmp_path / "archive"
-    backup = await CopyEngine(run(emulator, "backup", emulator.vaults["src"].url, str(archive_dir),
-                                  tmp_path / "b.db")).run()
+    backup = await CopyEngine(
+        run(emulator, "backup", emulator.vaults["src"].url, str(archive_dir), tmp_path / "b.db")
+    ).run()
     assert backup.failed == 0 and backup.copied == seeded.total
     assert oct(archive_dir.stat().st_mode & 0o777) == "0o700"
     for path in archive_dir.rglob("*"):
@@ -48,22 +57,24 @@ async def test_round_trip_through_an_archive_keeps_every_version(emulator: Emula
     for value in ("m-0-0", "value-s-0001-0"):  # blobs are Key Vault's encrypted backups: no plain values
         assert all(value.encode() not in p.read_bytes() for p in archive_dir.rglob("*") if p.is_file())
 
-    restore = await CopyEngine(run(emulator, "restore", str(archive_dir), emulator.vaults["dst"].url,
-                                   tmp_path / "r.db")).run()
+    restore = await CopyEngine(
+        run(emulator, "restore", str(archive_dir), emulator.vaults["dst"].url, tmp_path / "r.db")
+    ).run()
     assert restore.failed == 0 and restore.copied == seeded.total
     assert await version_map(dst) == await version_map(src)
 
-    inspect = await _in_thread(run_cli, emulator, "archive", "inspect", str(archive_dir), "-o", "json",
-                               cwd=tmp_path)
+    inspect = await _in_thread(run_cli, emulator, "archive", "inspect", str(archive_dir), "-o", "json", cwd=tmp_path)
     assert inspect.returncode == 0 and len(json.loads(inspect.stdout)["objects"]) == seeded.total
-    planned = await _in_thread(run_cli, emulator, "plan", str(archive_dir), emulator.vaults["dst"].url, "-o",
-                               "json", cwd=tmp_path)
+    planned = await _in_thread(
+        run_cli, emulator, "plan", str(archive_dir), emulator.vaults["dst"].url, "-o", "json", cwd=tmp_path
+    )
     assert planned.returncode == 0, planned.stderr
     assert set(json.loads(planned.stdout)["summary"]["counts"]) == {"already-copied"}
 
 
-async def test_tampered_blob_fails_alone_and_others_restore(emulator: Emulator, src: VaultClients,
-                                                            dst: VaultClients, tmp_path: Path) -> None:
+async def test_tampered_blob_fails_alone_and_others_restore(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 6, prefix="t")
     archive_dir = tmp_path / "archive"
     src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
@@ -88,8 +99,9 @@ async def test_bad_archives_get_clear_errors(emulator: Emulator, src: VaultClien
     await seed_secrets(src, 2, prefix="b")
     archive_dir = tmp_path / "archive"
     dst_url = emulator.vaults["dst"].url
-    assert (await _in_thread(run_cli, emulator, "backup", emulator.vaults["src"].url, str(archive_dir),
-                             cwd=tmp_path)).returncode == 0
+    assert (
+        await _in_thread(run_cli, emulator, "backup", emulator.vaults["src"].url, str(archive_dir), cwd=tmp_path)
+    ).returncode == 0
     manifest = archive_dir / "manifest.json"
     original = manifest.read_text()
     manifest.write_text(original[: len(original) // 2])
@@ -110,19 +122,22 @@ async def test_bad_archives_get_clear_errors(emulator: Emulator, src: VaultClien
         Archive.create_or_resume(tmp_path, source="https://x")
 
 
-async def test_restore_into_another_subscription_says_why(emulator: Emulator, src: VaultClients,
-                                                          tmp_path: Path) -> None:
+async def test_restore_into_another_subscription_says_why(
+    emulator: Emulator, src: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 3, prefix="x")
     archive_dir = tmp_path / "archive"
     await CopyEngine(run(emulator, "backup", emulator.vaults["src"].url, str(archive_dir), tmp_path / "b.db")).run()
     with pytest.raises(WrongSecurityDomainError, match="same Azure subscription and geography"):
-        await CopyEngine(run(emulator, "restore", str(archive_dir), emulator.vaults["far"].url,
-                             tmp_path / "r.db")).run()
+        await CopyEngine(
+            run(emulator, "restore", str(archive_dir), emulator.vaults["far"].url, tmp_path / "r.db")
+        ).run()
 
 
 @pytest.mark.parametrize("operation", ["backup", "restore"])
-async def test_interrupted_backup_and_restore_resume(emulator: Emulator, src: VaultClients, dst: VaultClients,
-                                                     tmp_path: Path, operation: str) -> None:
+async def test_interrupted_backup_and_restore_resume(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path, operation: str
+) -> None:
     await seed_secrets(src, 80, prefix="r")
     archive_dir = tmp_path / "archive"
     src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
@@ -130,11 +145,15 @@ async def test_interrupted_backup_and_restore_resume(emulator: Emulator, src: Va
         await CopyEngine(run(emulator, "backup", src_url, str(archive_dir), tmp_path / "b.db")).run()
     for name in ("src", "dst"):
         emulator.vaults[name].vault.settings.latency_ms = 30
-    args = (["backup", src_url, str(archive_dir)] if operation == "backup" else ["restore", str(archive_dir), dst_url])
+    args = ["backup", src_url, str(archive_dir)] if operation == "backup" else ["restore", str(archive_dir), dst_url]
     state = tmp_path / f"{operation}.db"
-    process = subprocess.Popen([sys.executable, "-m", "kvmigrate", *args, "--state", str(state), "--concurrency",
-                                "2"], env=cli_env(emulator), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kvmigrate", *args, "--state", str(state), "--concurrency", "2"],
+        env=cli_env(emulator),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     watched = emulator.vaults["src" if operation == "backup" else "dst"].vault.stats.objects
     deadline = time.monotonic() + 120
     while len(watched) < 20 and time.monotonic() < deadline:

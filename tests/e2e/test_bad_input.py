@@ -22,21 +22,25 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
     return result.stderr.strip().splitlines()[-1]
 
 
-@pytest.mark.parametrize(("args", "words"), [
-    (["copy", "not a vault", "dst-vault"], "is not a vault name"),
-    (["copy", "http://vault.example.com", "dst-vault"], "not https"),
-    (["copy", "https://src.vault.azure.net/keys", "dst-vault"], "has a path"),
-    (["copy", "src-vault", "SRC-VAULT"], "same vault"),
-    (["copy", "src-vault"], "Missing argument"),
-    (["copy", "a-vault", "b-vault", "--types", "certs"], "unknown object type"),
-    (["copy", "a-vault", "b-vault", "--recover-deleted", "--purge-deleted"], "exclude each other"),
-    (["copy", "a-vault", "b-vault", "--latest-only"], "needs --mode value"),
-    (["copy", "a-vault", "b-vault", "--rps", "0"], "--rps"),
-    (["copy", "a-vault", "b-vault", "--ca-bundle", "/nonexistent.pem"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["copy", "not a vault", "dst-vault"], "is not a vault name"),
+        (["copy", "http://vault.example.com", "dst-vault"], "not https"),
+        (["copy", "https://src.vault.azure.net/keys", "dst-vault"], "has a path"),
+        (["copy", "src-vault", "SRC-VAULT"], "same vault"),
+        (["copy", "src-vault"], "Missing argument"),
+        (["copy", "a-vault", "b-vault", "--types", "certs"], "unknown object type"),
+        (["copy", "a-vault", "b-vault", "--recover-deleted", "--purge-deleted"], "exclude each other"),
+        (["copy", "a-vault", "b-vault", "--latest-only"], "needs --mode value"),
+        (["copy", "a-vault", "b-vault", "--rps", "0"], "--rps"),
+        (["copy", "a-vault", "b-vault", "--ca-bundle", "/nonexistent.pem"], "does not exist"),
+    ],
+)
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], words: str) -> None:
-    result = subprocess.run([sys.executable, "-m", "kvmigrate", *args], capture_output=True, text=True,
-                            cwd=tmp_path, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "kvmigrate", *args], capture_output=True, text=True, cwd=tmp_path, timeout=60
+    )
     assert result.returncode == 2, result.stderr
     assert words in result.stderr and "Traceback" not in result.stderr
     assert not (tmp_path / ".kvmigrate").exists()  # nothing written
@@ -55,8 +59,9 @@ async def test_corrupt_and_foreign_journals(emulator: Emulator, src: VaultClient
     assert first.returncode == 0, first.stderr
     other = await _in_thread(run_cli, emulator, "copy", src_url, far_url, "--state", str(journal), cwd=tmp_path)
     assert other.returncode == 2 and "belongs to" in last_line(other)
-    restart = await _in_thread(run_cli, emulator, "copy", src_url, dst_url, "--state", str(corrupt), "--restart",
-                               cwd=tmp_path)
+    restart = await _in_thread(
+        run_cli, emulator, "copy", src_url, dst_url, "--state", str(corrupt), "--restart", cwd=tmp_path
+    )
     assert restart.returncode == 0, restart.stderr
 
 
@@ -67,13 +72,22 @@ async def test_unwritable_state_path(emulator: Emulator, src: VaultClients, tmp_
         locked = tmp_path / "locked"
         locked.mkdir(mode=0o500)
         state = locked / "journal.db"
-    result = await _in_thread(run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["dst"].url,
-                              "--state", str(state), cwd=tmp_path)
+    result = await _in_thread(
+        run_cli,
+        emulator,
+        "copy",
+        emulator.vaults["src"].url,
+        emulator.vaults["dst"].url,
+        "--state",
+        str(state),
+        cwd=tmp_path,
+    )
     assert result.returncode == 2 and str(state.parent) in last_line(result)
 
 
-async def test_awkward_objects_are_copied_or_explained(emulator: Emulator, src: VaultClients, dst: VaultClients,
-                                                       tmp_path: Path) -> None:
+async def test_awkward_objects_are_copied_or_explained(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     longest = "n" * 127
     await src.secrets.set_secret(longest, "v")
     await src.secrets.set_secret("A-1", "case")  # names are case-insensitive
@@ -85,8 +99,9 @@ async def test_awkward_objects_are_copied_or_explained(emulator: Emulator, src: 
         many.add(Version(id=new_version_id(), created=1, updated=1, data={"value": str(i)}))
     unknown = CertificatePolicy(issuer_name="Unknown", subject="CN=pending")
     await src.certificates.create_certificate("pending-cert", unknown, _polling_interval=0.1)  # stays pending
-    result = await _in_thread(run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["dst"].url,
-                              "-o", "json", cwd=tmp_path)
+    result = await _in_thread(
+        run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["dst"].url, "-o", "json", cwd=tmp_path
+    )
     document = json.loads(result.stdout)
     failures = {f["name"]: f["error"] for f in document["failures"]}
     assert result.returncode == 1 and set(failures) <= {"many", "pending-cert"} and "many" in failures
@@ -98,10 +113,24 @@ async def test_awkward_objects_are_copied_or_explained(emulator: Emulator, src: 
 
 
 def test_help_and_version_work_without_a_vault(tmp_path: Path) -> None:
-    for args in (["--help"], ["--version"], ["copy", "--help"], ["plan", "--help"], ["verify", "--help"],
-                 ["backup", "--help"], ["restore", "--help"], ["archive", "inspect", "--help"]):
-        result = subprocess.run([sys.executable, "-m", "kvmigrate", *args], capture_output=True, text=True,
-                                cwd=tmp_path, timeout=60, env=cli_env_none())
+    for args in (
+        ["--help"],
+        ["--version"],
+        ["copy", "--help"],
+        ["plan", "--help"],
+        ["verify", "--help"],
+        ["backup", "--help"],
+        ["restore", "--help"],
+        ["archive", "inspect", "--help"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "kvmigrate", *args],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=60,
+            env=cli_env_none(),
+        )
         assert result.returncode == 0 and result.stdout, args
 
 

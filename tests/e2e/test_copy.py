@@ -22,7 +22,8 @@ from tests.seed import seed_mixed, seed_secrets, version_map
 
 def copy_options(emulator: Emulator, tmp_path: Path, **overrides: object) -> CopyOptions:
     values: dict[str, object] = {
-        "source": emulator.vaults["src"].url, "target": emulator.vaults["dst"].url,
+        "source": emulator.vaults["src"].url,
+        "target": emulator.vaults["dst"].url,
         "state": tmp_path / "journal.db",
         "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
     }
@@ -35,7 +36,8 @@ def stats(emulator: Emulator, vault: str) -> dict[str, int]:
 
 
 async def test_copy_mixed_vault_keeps_every_version_and_attribute(
-        emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path) -> None:
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     seeded = await seed_mixed(src)
     summary = await CopyEngine(copy_options(emulator, tmp_path)).run()
     assert summary.failed == 0, summary.failures
@@ -63,21 +65,24 @@ async def test_copy_mixed_vault_keeps_every_version_and_attribute(
     assert fresh.already_copied == seeded.total and fresh.copied == 0 and fresh.failed == 0
 
 
-async def test_filters_select_types_and_names(emulator: Emulator, src: VaultClients, dst: VaultClients,
-                                              tmp_path: Path) -> None:
+async def test_filters_select_types_and_names(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 10, prefix="app")
     await seed_secrets(src, 5, prefix="db")
     await src.keys.create_ec_key("app-key")
-    summary = await CopyEngine(copy_options(emulator, tmp_path, types=(ObjectType.SECRET,), include=("APP-*",),
-                                            exclude=("app-0009",))).run()
+    summary = await CopyEngine(
+        copy_options(emulator, tmp_path, types=(ObjectType.SECRET,), include=("APP-*",), exclude=("app-0009",))
+    ).run()
     assert summary.copied == 9
     names = sorted([p.name async for p in dst.secrets.list_properties_of_secrets()])
     assert names == [f"app-{i:04d}" for i in range(9)]
     assert [k async for k in dst.keys.list_properties_of_keys()] == []
 
 
-async def test_conflicts_skip_fail_and_soft_deleted(emulator: Emulator, src: VaultClients, dst: VaultClients,
-                                                    tmp_path: Path) -> None:
+async def test_conflicts_skip_fail_and_soft_deleted(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 3, prefix="c")
     await dst.secrets.set_secret("c-0000", "someone else's")
     await dst.secrets.set_secret("c-0001", "deleted here")
@@ -89,8 +94,9 @@ async def test_conflicts_skip_fail_and_soft_deleted(emulator: Emulator, src: Vau
     fail = await CopyEngine(copy_options(emulator, tmp_path, state=tmp_path / "fail.db", on_conflict="fail")).run()
     assert [f.name for f in fail.failures] == ["c-0000"] and "already exists" in fail.failures[0].error
 
-    recovered = await CopyEngine(copy_options(emulator, tmp_path, state=tmp_path / "purge.db",
-                                              purge_deleted=True)).run()
+    recovered = await CopyEngine(
+        copy_options(emulator, tmp_path, state=tmp_path / "purge.db", purge_deleted=True)
+    ).run()
     assert recovered.failed == 0 and recovered.copied == 1  # purged, then restored once the name was free
     assert (await dst.secrets.get_secret("c-0001")).value == "value-c-0001-0"
 
@@ -128,8 +134,14 @@ def cli_env(emulator: Emulator) -> dict[str, str]:
 
 
 def run_cli(emulator: Emulator, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kvmigrate", *args], capture_output=True, text=True,
-                          env=cli_env(emulator), cwd=cwd, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "kvmigrate", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(emulator),
+        cwd=cwd,
+        timeout=300,
+    )
 
 
 async def test_cli_json_summary_and_exit_codes(emulator: Emulator, src: VaultClients, tmp_path: Path) -> None:
@@ -153,15 +165,17 @@ async def test_cli_json_summary_and_exit_codes(emulator: Emulator, src: VaultCli
 
 
 async def test_cli_resumes_after_sigkill_without_redoing_finished_objects(
-        emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path) -> None:
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 120, prefix="k")
     for name in ("src", "dst"):
         emulator.vaults[name].vault.settings.latency_ms = 30
     state = tmp_path / "resume.db"
     src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
     args = [sys.executable, "-m", "kvmigrate", "copy", src_url, dst_url, "--state", str(state), "--concurrency", "4"]
-    process = subprocess.Popen(args, env=cli_env(emulator), cwd=tmp_path, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        args, env=cli_env(emulator), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     objects = emulator.vaults["dst"].vault.stats.objects
     deadline = time.monotonic() + 120
     while sum(1 for key in objects if key.startswith("secrets.restore/")) < 30 and time.monotonic() < deadline:
@@ -176,8 +190,9 @@ async def test_cli_resumes_after_sigkill_without_redoing_finished_objects(
     assert 0 < len(done_before) < 120
     emulator.vaults["src"].vault.stats.reset()
     emulator.vaults["dst"].vault.stats.reset()
-    rerun = await _in_thread(run_cli, emulator, "copy", src_url, dst_url, "--state", str(state), "-o", "json",
-                             cwd=tmp_path)
+    rerun = await _in_thread(
+        run_cli, emulator, "copy", src_url, dst_url, "--state", str(state), "-o", "json", cwd=tmp_path
+    )
     assert rerun.returncode == 0, rerun.stderr
     again = emulator.vaults["src"].vault.stats.objects | emulator.vaults["dst"].vault.stats.objects
     redone = {key.split("/", 1)[1] for key in again} & done_before
@@ -197,16 +212,18 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
-async def test_cli_interrupt_exits_130_and_resumes(emulator: Emulator, src: VaultClients, dst: VaultClients,
-                                                   tmp_path: Path) -> None:
+async def test_cli_interrupt_exits_130_and_resumes(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 80, prefix="i")
     for name in ("src", "dst"):
         emulator.vaults[name].vault.settings.latency_ms = 30
     state = tmp_path / "interrupt.db"
     src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
     args = [sys.executable, "-m", "kvmigrate", "copy", src_url, dst_url, "--state", str(state), "--concurrency", "2"]
-    process = subprocess.Popen(args, env=cli_env(emulator), cwd=tmp_path, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(
+        args, env=cli_env(emulator), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     objects = emulator.vaults["dst"].vault.stats.objects
     deadline = time.monotonic() + 120
     while len(objects) < 10 and time.monotonic() < deadline:
@@ -215,34 +232,47 @@ async def test_cli_interrupt_exits_130_and_resumes(emulator: Emulator, src: Vaul
     out, err = await _in_thread(process.communicate, timeout=120)  # type: ignore[arg-type]
     assert process.returncode == 130, err
     assert "rerun the same command to resume" in err and "Traceback" not in err
-    rerun = await _in_thread(run_cli, emulator, "copy", src_url, dst_url, "--state", str(state), "-o", "json",
-                             cwd=tmp_path)
+    rerun = await _in_thread(
+        run_cli, emulator, "copy", src_url, dst_url, "--state", str(state), "-o", "json", cwd=tmp_path
+    )
     assert rerun.returncode == 0, rerun.stderr
     document = json.loads(rerun.stdout)
     assert document["previously_done"] >= 10 and document["previously_done"] + document["copied"] == 80
     assert await version_map(dst) == await version_map(src)
 
 
-async def test_missing_permission_stops_with_one_line(emulator: Emulator, src: VaultClients,
-                                                      tmp_path: Path) -> None:
+async def test_missing_permission_stops_with_one_line(emulator: Emulator, src: VaultClients, tmp_path: Path) -> None:
     await seed_secrets(src, 3, prefix="p")
     emulator.vaults["src"].vault.settings.deny = ["backup"]
-    result = await _in_thread(run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["dst"].url,
-                              cwd=tmp_path)
+    result = await _in_thread(
+        run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["dst"].url, cwd=tmp_path
+    )
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("kvmigrate: error:") and "'backup' permission on secrets" in last
     assert emulator.vaults["src"].url in last and "Traceback" not in result.stderr
 
 
-async def test_secret_values_never_reach_output_journal_or_log(emulator: Emulator, src: VaultClients,
-                                                                tmp_path: Path) -> None:
+async def test_secret_values_never_reach_output_journal_or_log(
+    emulator: Emulator, src: VaultClients, tmp_path: Path
+) -> None:
     canaries = [f"canary-{i}-7f3a9c" for i in range(5)]
     for i, value in enumerate(canaries):
         await src.secrets.set_secret(f"leak-{i}", value)
     log_file = tmp_path / "run.log"
-    result = await _in_thread(run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["dst"].url,
-                              "-v", "--log-file", str(log_file), "-o", "json", cwd=tmp_path)
+    result = await _in_thread(
+        run_cli,
+        emulator,
+        "copy",
+        emulator.vaults["src"].url,
+        emulator.vaults["dst"].url,
+        "-v",
+        "--log-file",
+        str(log_file),
+        "-o",
+        "json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     state = Path(json.loads(result.stdout)["state"])
     assert oct(log_file.stat().st_mode & 0o777) == "0o600"
@@ -283,8 +313,15 @@ async def test_connection_problems_give_one_clear_line(emulator: Emulator, tmp_p
     else:
         env["IDENTITY_HEADER"] = "wrong"
         expected = "cannot get a token"
-    result = await _in_thread(subprocess.run, [sys.executable, "-m", "kvmigrate", *args], capture_output=True,
-                              text=True, env=env, cwd=tmp_path, timeout=300)
+    result = await _in_thread(
+        subprocess.run,
+        [sys.executable, "-m", "kvmigrate", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert result.returncode == 1, result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("kvmigrate: error:") and expected in last, result.stderr

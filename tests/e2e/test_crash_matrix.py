@@ -33,7 +33,6 @@ POINTS = {
 }
 
 
-
 @pytest.mark.parametrize("point", sorted(POINTS))
 async def test_sigkill_then_rerun(emulator: Emulator, src: VaultClients, tmp_path: Path, point: str) -> None:
     await seed_secrets(src, COUNT, prefix="c")
@@ -48,8 +47,13 @@ async def test_sigkill_then_rerun(emulator: Emulator, src: VaultClients, tmp_pat
     state = tmp_path / "crash.db"
     args = ["copy", src_url, dst_url] if run == "copy" else ["backup", src_url, str(archive)]
     args += ["--state", str(state), "--concurrency", "4"]
-    process = subprocess.Popen([sys.executable, "-m", "kvmigrate", *args], env=cli_env(emulator), cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kvmigrate", *args],
+        env=cli_env(emulator),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     stats = emulator.vaults[vault].vault.stats
     deadline = time.monotonic() + 120
     while stats.started[operation] < started and time.monotonic() < deadline and process.poll() is None:
@@ -69,12 +73,17 @@ async def test_sigkill_then_rerun(emulator: Emulator, src: VaultClients, tmp_pat
     assert rerun.returncode == 0, rerun.stderr
     summary = json.loads(rerun.stdout)
     assert summary["previously_done"] == len(done_before)
-    moved_again = {key.split("/", 1)[1] for name in ("src", "dst")
-                   for key in emulator.vaults[name].vault.stats.objects} & done_before
+    moved_again = {
+        key.split("/", 1)[1] for name in ("src", "dst") for key in emulator.vaults[name].vault.stats.objects
+    } & done_before
     assert not moved_again, sorted(moved_again)[:5]
     if run == "copy":
-        report = await verify(src_url, dst_url, types=(ObjectType.SECRET,),
-                              connection=ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None))
+        report = await verify(
+            src_url,
+            dst_url,
+            types=(ObjectType.SECRET,),
+            connection=ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
+        )
         assert report.ok and report.matched == COUNT
     else:
         loaded = Archive.load(archive)

@@ -16,8 +16,14 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 def test_example_runs(script: str, tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "KVMIGRATE_"))}
-    env.update({"KVMIGRATE": str(bin_dir / "kvmigrate"), "PYTHON": sys.executable, "TMPDIR": str(tmp_path),
-                "PATH": f"{bin_dir}:{env.get('PATH', '')}"})
+    env.update(
+        {
+            "KVMIGRATE": str(bin_dir / "kvmigrate"),
+            "PYTHON": sys.executable,
+            "TMPDIR": str(tmp_path),
+            "PATH": f"{bin_dir}:{env.get('PATH', '')}",
+        }
+    )
     result = subprocess.run(["bash", str(EXAMPLES / script)], capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert f"{script.removesuffix('.sh')}: OK" in result.stdout

@@ -19,14 +19,18 @@ from tests.seed import seed_mixed, seed_secrets
 
 def options(emulator: Emulator, tmp_path: Path, **overrides: object) -> CopyOptions:
     values: dict[str, object] = {
-        "source": emulator.vaults["src"].url, "target": emulator.vaults["dst"].url, "state": tmp_path / "j.db",
-        "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None)}
+        "source": emulator.vaults["src"].url,
+        "target": emulator.vaults["dst"].url,
+        "state": tmp_path / "j.db",
+        "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
+    }
     values.update(overrides)
     return CopyOptions.model_validate(values)
 
 
-async def test_plan_shows_every_action_and_writes_nothing(emulator: Emulator, src: VaultClients,
-                                                          dst: VaultClients, tmp_path: Path) -> None:
+async def test_plan_shows_every_action_and_writes_nothing(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 4, prefix="p")  # p-0000 .. p-0003
     await dst.secrets.set_secret("p-0000", "other")  # active name, other versions
     await dst.secrets.set_secret("p-0001", "gone")
@@ -78,8 +82,9 @@ async def test_plan_cli_formats(emulator: Emulator, src: VaultClients, tmp_path:
     assert {"type", "name", "versions", "action", "reason"} <= set(document["items"][0])
     assert {"counts", "requests", "eta_seconds"} <= set(document["summary"])
     report = tmp_path / "plan.md"
-    markdown = await _in_thread(run_cli, emulator, "plan", src_url, dst_url, "-o", "markdown", "--output-file",
-                                str(report), cwd=tmp_path)
+    markdown = await _in_thread(
+        run_cli, emulator, "plan", src_url, dst_url, "-o", "markdown", "--output-file", str(report), cwd=tmp_path
+    )
     assert markdown.returncode == 0 and report.read_text().startswith("# kvmigrate plan")
     assert oct(report.stat().st_mode & 0o777) == "0o600"
     dry = await _in_thread(run_cli, emulator, "copy", src_url, dst_url, "--dry-run", "-o", "json", cwd=tmp_path)
@@ -88,12 +93,15 @@ async def test_plan_cli_formats(emulator: Emulator, src: VaultClients, tmp_path:
     assert not (tmp_path / ".kvmigrate").exists()  # a dry run writes no journal
 
 
-async def test_verify_after_copy_and_each_kind_of_drift(emulator: Emulator, src: VaultClients, dst: VaultClients,
-                                                        tmp_path: Path) -> None:
+async def test_verify_after_copy_and_each_kind_of_drift(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
     await seed_mixed(src, secrets=10, certificates=1)
     assert (await CopyEngine(options(emulator, tmp_path)).run()).failed == 0
-    common = {"types": (ObjectType.SECRET, ObjectType.KEY, ObjectType.CERTIFICATE),
-              "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None)}
+    common = {
+        "types": (ObjectType.SECRET, ObjectType.KEY, ObjectType.CERTIFICATE),
+        "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
+    }
     src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
     clean = await verify(src_url, dst_url, **common)  # type: ignore[arg-type]
     assert clean.ok and clean.matched > 10 and not clean.missing and not clean.different

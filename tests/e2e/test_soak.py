@@ -22,9 +22,9 @@ from tests.seed import seed_secrets
 OBJECTS = int(os.environ.get("KVMIGRATE_SOAK_OBJECTS", "150"))
 
 
-
-async def test_fault_soak_loses_and_duplicates_nothing(emulator: Emulator, src: VaultClients, tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+async def test_fault_soak_loses_and_duplicates_nothing(
+    emulator: Emulator, src: VaultClients, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     await seed_secrets(src, OBJECTS, prefix="soak", versions=2)
     for name in ("src", "dst"):
         settings = emulator.vaults[name].vault.settings
@@ -33,9 +33,16 @@ async def test_fault_soak_loses_and_duplicates_nothing(emulator: Emulator, src: 
         emulator.vaults[name].vault.stats.reset()
     connection = ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None)
     started = time.monotonic()
-    summary = await CopyEngine(CopyOptions(source=emulator.vaults["src"].url, target=emulator.vaults["dst"].url,
-                                           state=tmp_path / "soak.db", connection=connection, rps=400,
-                                           concurrency=16)).run()
+    summary = await CopyEngine(
+        CopyOptions(
+            source=emulator.vaults["src"].url,
+            target=emulator.vaults["dst"].url,
+            state=tmp_path / "soak.db",
+            connection=connection,
+            rps=400,
+            concurrency=16,
+        )
+    ).run()
     elapsed = time.monotonic() - started
     stats = {name: emulator.vaults[name].vault.stats.snapshot() for name in ("src", "dst")}
     for name in ("src", "dst"):
@@ -43,15 +50,20 @@ async def test_fault_soak_loses_and_duplicates_nothing(emulator: Emulator, src: 
         settings.error_rate = settings.drop_rate = settings.slow_rate = 0
         settings.rate_limit = 0
     with capsys.disabled():
-        print(f"\nsoak: {OBJECTS} objects in {elapsed:.1f} s; requests {sum(summary.requests.values())}, "
-              f"429s {sum(summary.throttled.values())}, injected faults "
-              f"{stats['src']['faults'] + stats['dst']['faults']}, failed {summary.failed}")
+        print(
+            f"\nsoak: {OBJECTS} objects in {elapsed:.1f} s; requests {sum(summary.requests.values())}, "
+            f"429s {sum(summary.throttled.values())}, injected faults "
+            f"{stats['src']['faults'] + stats['dst']['faults']}, failed {summary.failed}"
+        )
     assert summary.failed == 0, summary.failures[:3]
     assert summary.copied == OBJECTS
-    assert stats["src"]["faults"] + stats["dst"]["faults"] > 0 and stats["src"]["throttled"] + stats["dst"][
-        "throttled"] > 0
+    assert (
+        stats["src"]["faults"] + stats["dst"]["faults"] > 0
+        and stats["src"]["throttled"] + stats["dst"]["throttled"] > 0
+    )
     restored = emulator.vaults["dst"].vault.secrets
     assert all(len(restored.get(f"soak-{i:04d}").versions) == 2 for i in range(OBJECTS))  # no duplicates
-    report = await verify(emulator.vaults["src"].url, emulator.vaults["dst"].url, types=(ObjectType.SECRET,),
-                          connection=connection)
+    report = await verify(
+        emulator.vaults["src"].url, emulator.vaults["dst"].url, types=(ObjectType.SECRET,), connection=connection
+    )
     assert report.ok and report.matched == OBJECTS

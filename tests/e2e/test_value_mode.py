@@ -26,12 +26,17 @@ from tests.seed import seed_secrets
 ALL = (ObjectType.SECRET, ObjectType.KEY, ObjectType.CERTIFICATE)
 
 
-
-
 def options(emulator: Emulator, tmp_path: Path, **overrides: object) -> CopyOptions:
-    return CopyOptions.model_validate({
-        "source": emulator.vaults["src"].url, "target": emulator.vaults["far"].url, "state": tmp_path / "v.db",
-        "mode": "value", "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None), **overrides})
+    return CopyOptions.model_validate(
+        {
+            "source": emulator.vaults["src"].url,
+            "target": emulator.vaults["far"].url,
+            "state": tmp_path / "v.db",
+            "mode": "value",
+            "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
+            **overrides,
+        }
+    )
 
 
 async def seed_for_values(src: VaultClients, emulator: Emulator) -> dict[str, list[str]]:
@@ -47,8 +52,14 @@ async def seed_for_values(src: VaultClients, emulator: Emulator) -> dict[str, li
         values[name] = []
         for v in range(4):
             value = f"secret-value-{i}-{v}-c4n4ry"
-            await src.secrets.set_secret(name, value, content_type="text/plain", tags={"rev": str(v)},
-                                         expires_on=expiry if v == 3 else None, enabled=v != 1)
+            await src.secrets.set_secret(
+                name,
+                value,
+                content_type="text/plain",
+                tags={"rev": str(v)},
+                expires_on=expiry if v == 3 else None,
+                enabled=v != 1,
+            )
             values[name].append(value)
         for offset, version in enumerate(emulator.vaults["src"].vault.secrets.get(name).versions.values()):
             version.created = version.updated = 1_700_000_000 + offset * 60
@@ -57,8 +68,9 @@ async def seed_for_values(src: VaultClients, emulator: Emulator) -> dict[str, li
     return values
 
 
-async def test_value_copy_across_subscriptions(emulator: Emulator, src: VaultClients, far: VaultClients,
-                                               tmp_path: Path) -> None:
+async def test_value_copy_across_subscriptions(
+    emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
+) -> None:
     values = await seed_for_values(src, emulator)
     summary = await CopyEngine(options(emulator, tmp_path)).run()
     assert summary.failed == 0, summary.failures
@@ -81,19 +93,33 @@ async def test_value_copy_across_subscriptions(emulator: Emulator, src: VaultCli
     source_cert = await src.certificates.get_certificate("tls")
     target_cert = await far.certificates.get_certificate("tls")
     assert target_cert.cer == source_cert.cer and target_cert.properties.version != source_cert.properties.version
-    report = await verify(emulator.vaults["src"].url, emulator.vaults["far"].url, types=ALL, by_value=True,
-                          connection=ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None))
+    report = await verify(
+        emulator.vaults["src"].url,
+        emulator.vaults["far"].url,
+        types=ALL,
+        by_value=True,
+        connection=ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
+    )
     assert report.ok and report.matched == 4, json.dumps(report.as_dict()["different"])
 
     again = await CopyEngine(options(emulator, tmp_path)).run()  # finished: nothing written again
     assert again.previously_done == 5 and again.copied == 0  # four copied, one key blocked
 
 
-async def test_latest_only_and_plan(emulator: Emulator, src: VaultClients, far: VaultClients,
-                                    tmp_path: Path) -> None:
+async def test_latest_only_and_plan(emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path) -> None:
     await seed_for_values(src, emulator)
-    result = await _in_thread(run_cli, emulator, "plan", emulator.vaults["src"].url, emulator.vaults["far"].url,
-                              "--mode", "value", "-o", "json", cwd=tmp_path)
+    result = await _in_thread(
+        run_cli,
+        emulator,
+        "plan",
+        emulator.vaults["src"].url,
+        emulator.vaults["far"].url,
+        "--mode",
+        "value",
+        "-o",
+        "json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert [(b["type"], b["name"]) for b in document["blocked"]] == [("key", "signing")]
@@ -102,8 +128,9 @@ async def test_latest_only_and_plan(emulator: Emulator, src: VaultClients, far: 
     assert len([p async for p in far.secrets.list_properties_of_secret_versions("db-0")]) == 1
 
 
-async def test_resume_after_a_lost_journal_entry_creates_no_duplicate(emulator: Emulator, src: VaultClients,
-                                                                     far: VaultClients, tmp_path: Path) -> None:
+async def test_resume_after_a_lost_journal_entry_creates_no_duplicate(
+    emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 1, prefix="dup", versions=5)
     state = tmp_path / "dup.db"
     assert (await CopyEngine(options(emulator, tmp_path, state=state, types=(ObjectType.SECRET,))).run()).copied == 1
@@ -117,16 +144,31 @@ async def test_resume_after_a_lost_journal_entry_creates_no_duplicate(emulator: 
     assert len([p async for p in far.secrets.list_properties_of_secret_versions("dup-0000")]) == 5
 
 
-async def test_sigkill_and_resume_creates_no_duplicates(emulator: Emulator, src: VaultClients, far: VaultClients,
-                                                        tmp_path: Path) -> None:
+async def test_sigkill_and_resume_creates_no_duplicates(
+    emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 30, prefix="k", versions=3)
     for vault in ("src", "far"):
         emulator.vaults[vault].vault.settings.latency_ms = 25
     state = tmp_path / "kill.db"
-    args = ["copy", emulator.vaults["src"].url, emulator.vaults["far"].url, "--mode", "value", "--state", str(state),
-            "--concurrency", "3"]
-    process = subprocess.Popen([sys.executable, "-m", "kvmigrate", *args], env=cli_env(emulator), cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    args = [
+        "copy",
+        emulator.vaults["src"].url,
+        emulator.vaults["far"].url,
+        "--mode",
+        "value",
+        "--state",
+        str(state),
+        "--concurrency",
+        "3",
+    ]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kvmigrate", *args],
+        env=cli_env(emulator),
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ops = emulator.vaults["far"].vault.stats.operations
     deadline = time.monotonic() + 120
     while ops.get("secrets.set", 0) < 40 and time.monotonic() < deadline:
@@ -144,12 +186,35 @@ async def test_no_value_reaches_output_log_or_journal(emulator: Emulator, src: V
     values = await seed_for_values(src, emulator)
     log_file = tmp_path / "value.log"
     state = tmp_path / "leak.db"
-    result = await _in_thread(run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["far"].url,
-                              "--mode", "value", "-v", "--log-file", str(log_file), "--state", str(state), "-o",
-                              "json", cwd=tmp_path)
+    result = await _in_thread(
+        run_cli,
+        emulator,
+        "copy",
+        emulator.vaults["src"].url,
+        emulator.vaults["far"].url,
+        "--mode",
+        "value",
+        "-v",
+        "--log-file",
+        str(log_file),
+        "--state",
+        str(state),
+        "-o",
+        "json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
-    verified = await _in_thread(run_cli, emulator, "verify", emulator.vaults["src"].url, emulator.vaults["far"].url,
-                                "--mode", "value", "-v", cwd=tmp_path)
+    verified = await _in_thread(
+        run_cli,
+        emulator,
+        "verify",
+        emulator.vaults["src"].url,
+        emulator.vaults["far"].url,
+        "--mode",
+        "value",
+        "-v",
+        cwd=tmp_path,
+    )
     assert verified.returncode == 0, verified.stdout + verified.stderr
     written = [result.stdout, result.stderr, verified.stdout, verified.stderr, log_file.read_text()]
     written += [p.read_bytes().decode("latin-1") for p in tmp_path.glob("leak.db*")]
@@ -160,12 +225,23 @@ async def test_no_value_reaches_output_log_or_journal(emulator: Emulator, src: V
                 assert value not in text
 
 
-async def test_auto_mode_switches_and_says_so(emulator: Emulator, src: VaultClients, far: VaultClients,
-                                              tmp_path: Path) -> None:
+async def test_auto_mode_switches_and_says_so(
+    emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
+) -> None:
     await seed_secrets(src, 5, prefix="a", versions=2)
     await src.keys.create_ec_key("auto-key")
-    result = await _in_thread(run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["far"].url,
-                              "--mode", "auto", "-o", "json", cwd=tmp_path)
+    result = await _in_thread(
+        run_cli,
+        emulator,
+        "copy",
+        emulator.vaults["src"].url,
+        emulator.vaults["far"].url,
+        "--mode",
+        "auto",
+        "-o",
+        "json",
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert any("switched to value mode" in note for note in document["notes"])

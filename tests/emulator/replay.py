@@ -33,7 +33,9 @@ VAULT_HOST = "vaultname.vault.azure.net"
 RECORDED_ORIGIN = f"https://{VAULT_HOST}"
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 GUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-CHALLENGE = re.compile(rf'^Bearer authorization="https://login\.windows\.net/{GUID}", resource="https://vault\.azure\.net"$')
+CHALLENGE = re.compile(
+    rf'^Bearer authorization="https://login\.windows\.net/{GUID}", resource="https://vault\.azure\.net"$'
+)
 COLLECTION = "(?:secrets|keys|certificates)"
 OBJECT_PATH = re.compile(rf"^/(?:deleted)?{COLLECTION}/(?P<name>[^/]+)")
 LISTING_PATH = re.compile(rf"^/(?:(?:deleted)?{COLLECTION}|{COLLECTION}/[^/]+/versions)$")
@@ -59,11 +61,33 @@ SIGNIFICANT_HEADERS = ("www-authenticate", "location", "retry-after")
 
 #: Members whose values follow from the request (or from the imported certificate), so they must match the recording,
 #: not just their shape. Lists of strings compare as sets (``key_ops`` order is not significant to clients).
-VALUE_MEMBERS = frozenset({
-    "kty", "crv", "key_ops", "key_size", "e", "status", "recoveryLevel", "recoverableDays", "enabled", "contentType",
-    "tags", "subject", "sans", "ekus", "key_usage", "validity_months", "basic_constraints", "exportable", "reuse_key",
-    "cancellation_requested", "lifetime_actions", "issuer", "secret_props",
-})
+VALUE_MEMBERS = frozenset(
+    {
+        "kty",
+        "crv",
+        "key_ops",
+        "key_size",
+        "e",
+        "status",
+        "recoveryLevel",
+        "recoverableDays",
+        "enabled",
+        "contentType",
+        "tags",
+        "subject",
+        "sans",
+        "ekus",
+        "key_usage",
+        "validity_months",
+        "basic_constraints",
+        "exportable",
+        "reuse_key",
+        "cancellation_requested",
+        "lifetime_actions",
+        "issuer",
+        "secret_props",
+    }
+)
 
 #: Members the emulator may send although the 7.3 recordings lack them, each with the reason, e.g.
 #: ``"attributes.hsmPlatform": "added by api-version 7.5"``. Matched against the dotted member path without list
@@ -310,8 +334,10 @@ class Replay:
         self.compare(exchange, answer)
         challenge = answer.headers.get("www-authenticate", "")
         if not CHALLENGE.match(challenge):
-            self.problems.append(f"{exchange.label()}: WWW-Authenticate is {challenge!r}, recording has the form "
-                                 f"{exchange.headers['www-authenticate']!r}")
+            self.problems.append(
+                f"{exchange.label()}: WWW-Authenticate is {challenge!r}, recording has the form "
+                f"{exchange.headers['www-authenticate']!r}"
+            )
         recorded = exchange.response["error"]["message"]
         message = answer.body.get("error", {}).get("message") if isinstance(answer.body, dict) else None
         if message != recorded:
@@ -341,16 +367,20 @@ class Replay:
                 self.compare(final, answer)
                 return
             if answer.status not in allowed:
-                self.problems.append(f"{final.label()}: status {answer.status} ({_error_code(answer.body)}) while "
-                                     f"polling; the recording shows only {sorted(allowed)}")
+                self.problems.append(
+                    f"{final.label()}: status {answer.status} ({_error_code(answer.body)}) while "
+                    f"polling; the recording shows only {sorted(allowed)}"
+                )
                 return
             earlier = next((e for e in step.exchanges if e.status == answer.status), None)
             if earlier is not None and answer.status not in compared:
                 compared.add(answer.status)
                 self.compare(earlier, answer)
             if loop.time() > deadline:
-                self.problems.append(f"{final.label()}: still {seen[-1]} after {self.poll_timeout:.0f} s of polling "
-                                     f"({len(seen)} tries); the recording ends with {final.status}")
+                self.problems.append(
+                    f"{final.label()}: still {seen[-1]} after {self.poll_timeout:.0f} s of polling "
+                    f"({len(seen)} tries); the recording ends with {final.status}"
+                )
                 self.poll_timeout = 1.0
                 return
             await asyncio.sleep(POLL_INTERVAL)
@@ -374,8 +404,9 @@ class Replay:
         recorded_pages = [exchange.response for exchange in step.exchanges]
         for number, page in enumerate(pages):
             if set(page) != set(recorded_pages[0]):
-                self.problems.append(f"{first.label()}: page {number} has members {sorted(page)}, recording "
-                                     f"{sorted(recorded_pages[0])}")
+                self.problems.append(
+                    f"{first.label()}: page {number} has members {sorted(page)}, recording {sorted(recorded_pages[0])}"
+                )
         recorded_link = next((p["nextLink"] for p in recorded_pages if isinstance(p.get("nextLink"), str)), None)
         emulator_link = next((p["nextLink"] for p in pages if isinstance(p.get("nextLink"), str)), None)
         if recorded_link and emulator_link:
@@ -391,8 +422,10 @@ class Replay:
         rec, emu = urlsplit(recorded), urlsplit(emulated)
         base = urlsplit(self.base_url)
         if emu.hostname != base.hostname or emu.port is None:
-            self.problems.append(f"{first.label()}: nextLink {emulated} is not an absolute URL of this vault with "
-                                 f"an explicit port (recording: {rec.netloc})")
+            self.problems.append(
+                f"{first.label()}: nextLink {emulated} is not an absolute URL of this vault with "
+                f"an explicit port (recording: {rec.netloc})"
+            )
         if self._shape(rec.path) != self._shape(emu.path):
             self.problems.append(f"{first.label()}: nextLink path {emu.path}, recording {rec.path}")
         rec_keys = [key for key, _ in parse_qsl(rec.query)]
@@ -400,8 +433,9 @@ class Replay:
         if rec_keys != emu_keys:
             self.problems.append(f"{first.label()}: nextLink query parameters {emu_keys}, recording {rec_keys}")
 
-    def _compare_versions(self, first: Exchange, recorded_pages: list[Any], pages: list[Any], recorded: list[Any],
-                          emulated: list[Any]) -> None:
+    def _compare_versions(
+        self, first: Exchange, recorded_pages: list[Any], pages: list[Any], recorded: list[Any], emulated: list[Any]
+    ) -> None:
         """A versions listing holds only this object's versions: counts, page sizes, order and every item's shape."""
         rec_sizes = [len(page.get("value") or []) for page in recorded_pages]
         emu_sizes = [len(page.get("value") or []) for page in pages]
@@ -442,8 +476,10 @@ class Replay:
         where = exchange.label()
         if answer.status != exchange.status:
             detail = _error_code(answer.body) or ""
-            self.problems.append(f"{where}: status {answer.status} {detail}, recording {exchange.status} "
-                                 f"{_error_code(exchange.response) or ''}".rstrip())
+            self.problems.append(
+                f"{where}: status {answer.status} {detail}, recording {exchange.status} "
+                f"{_error_code(exchange.response) or ''}".rstrip()
+            )
             return
         self._check_headers(exchange, answer)
         if exchange.response is None:
@@ -467,8 +503,11 @@ class Replay:
 
     def _check_headers(self, exchange: Exchange, answer: Answer) -> None:
         where = exchange.label()
-        missing = [name for name in REQUIRED_HEADERS + SIGNIFICANT_HEADERS
-                   if name in exchange.headers and name not in answer.headers]
+        missing = [
+            name
+            for name in REQUIRED_HEADERS + SIGNIFICANT_HEADERS
+            if name in exchange.headers and name not in answer.headers
+        ]
         # The Python recordings strip x-ms-request-id, but the service sends it on every answer (facts §14).
         if "x-ms-request-id" not in answer.headers:
             missing.append("x-ms-request-id")
@@ -485,8 +524,9 @@ class Replay:
             self.problems.append(f"{where}: Content-Type {content_type!r} on an answer the recording has no body for")
         if "retry-after" in exchange.headers and "retry-after" in answer.headers:
             if answer.headers["retry-after"] != exchange.headers["retry-after"]:
-                self.problems.append(f"{where}: Retry-After {answer.headers['retry-after']}, recording "
-                                     f"{exchange.headers['retry-after']}")
+                self.problems.append(
+                    f"{where}: Retry-After {answer.headers['retry-after']}, recording {exchange.headers['retry-after']}"
+                )
         if "location" in exchange.headers and "location" in answer.headers:
             self._compare_url(exchange.headers["location"], answer.headers["location"], f"{where}: Location")
 
@@ -516,8 +556,10 @@ class Replay:
         if HEX32.match(rec_last) and HEX32.match(emu_last):
             known = self.versions.setdefault(rec_last, emu_last)
             if known != emu_last:
-                self.problems.append(f"{where}: version {emu_last} where the same recorded version was {known} "
-                                     f"before (the recording keeps one id)")
+                self.problems.append(
+                    f"{where}: version {emu_last} where the same recorded version was {known} "
+                    f"before (the recording keeps one id)"
+                )
 
     def compare_value(self, recorded: Any, emulated: Any, exchange: Exchange, path: str, *, learn: bool) -> None:
         """Compare shapes recursively; report missing and unexpected members, kinds, id shapes and fixed values."""
@@ -533,7 +575,8 @@ class Replay:
             prefix = f"{path}." if path else ""
             missing = sorted(set(recorded) - set(emulated))
             extra = sorted(
-                key for key in set(emulated) - set(recorded)
+                key
+                for key in set(emulated) - set(recorded)
                 if not any(_member_matches(prefix + key, allowed) for allowed in ALLOWED_EXTRA)
             )
             if missing:
@@ -558,8 +601,10 @@ class Replay:
 
     @staticmethod
     def _same_value(recorded: Any, emulated: Any) -> bool:
-        if isinstance(recorded, list) and isinstance(emulated, list) and all(
-            isinstance(item, str) for item in recorded + emulated
+        if (
+            isinstance(recorded, list)
+            and isinstance(emulated, list)
+            and all(isinstance(item, str) for item in recorded + emulated)
         ):
             return sorted(recorded) == sorted(emulated)
         return bool(recorded == emulated)

@@ -67,8 +67,9 @@ async def far(emulator: Emulator, credential: DefaultAzureCredential, ca_bundle:
 
 
 async def create(clients: VaultClients, name: str, policy: CertificatePolicy | None = None) -> KeyVaultCertificate:
-    result = await clients.certificates.create_certificate(name, policy or CertificatePolicy.get_default(),
-                                                           _polling_interval=POLL)
+    result = await clients.certificates.create_certificate(
+        name, policy or CertificatePolicy.get_default(), _polling_interval=POLL
+    )
     assert isinstance(result, KeyVaultCertificate)
     return result
 
@@ -82,23 +83,38 @@ def spki(key: object) -> bytes:
     return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def issue(subject: x509.Name, key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey, *, ca: bool = False,
-          issuer: tuple[x509.Name, rsa.RSAPrivateKey] | None = None, public_key: object = None) -> x509.Certificate:
+def issue(
+    subject: x509.Name,
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey,
+    *,
+    ca: bool = False,
+    issuer: tuple[x509.Name, rsa.RSAPrivateKey] | None = None,
+    public_key: object = None,
+) -> x509.Certificate:
     start = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
     signer_name, signer_key = issuer or (subject, key)
-    return (x509.CertificateBuilder().subject_name(subject).issuer_name(signer_name)
-            .public_key(public_key or key.public_key())  # type: ignore[arg-type]
-            .serial_number(x509.random_serial_number()).not_valid_before(start)
-            .not_valid_after(start + dt.timedelta(days=365))
-            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-            .sign(signer_key, hashes.SHA256()))
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(signer_name)
+        .public_key(public_key or key.public_key())  # type: ignore[arg-type]
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=365))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        .sign(signer_key, hashes.SHA256())
+    )
 
 
 def widgits() -> x509.Name:
     """The subject openssl writes by default, as in the recorded import."""
-    return x509.Name([x509.NameAttribute(NameOID.COUNTRY_NAME, "AU"),
-                      x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Some-State"),
-                      x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Internet Widgits Pty Ltd")])
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "AU"),
+            x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "Some-State"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Internet Widgits Pty Ltd"),
+        ]
+    )
 
 
 async def test_self_signed_create_makes_managed_key_and_secret(src: VaultClients) -> None:
@@ -151,8 +167,14 @@ async def test_self_signed_create_makes_managed_key_and_secret(src: VaultClients
 
 
 async def test_ec_policy_and_key_reuse(src: VaultClients) -> None:
-    policy = CertificatePolicy(issuer_name=WellKnownIssuerNames.self, subject="CN=ec.example", key_type=KeyType.ec,
-                               key_curve_name=KeyCurveName.p_384, reuse_key=True, san_dns_names=["ec.example"])
+    policy = CertificatePolicy(
+        issuer_name=WellKnownIssuerNames.self,
+        subject="CN=ec.example",
+        key_type=KeyType.ec,
+        key_curve_name=KeyCurveName.p_384,
+        reuse_key=True,
+        san_dns_names=["ec.example"],
+    )
     first = await create(src, "ec", policy)
     second = await create(src, "ec", policy)
     assert first.policy and first.policy.key_type == KeyType.ec and first.policy.key_curve_name == KeyCurveName.p_384
@@ -164,15 +186,17 @@ async def test_ec_policy_and_key_reuse(src: VaultClients) -> None:
     ec_key = await src.keys.get_key("ec")
     assert ec_key.key.kty == "EC" and ec_key.key.crv == "P-384" and ec_key.key.key_ops == ["sign", "verify"]
     with pytest.raises(HttpResponseError) as bad:
-        await src.certificates.create_certificate("bad", CertificatePolicy(issuer_name="Self", subject="CN=x",
-                                                                           key_size=1024), _polling_interval=POLL)
+        await src.certificates.create_certificate(
+            "bad", CertificatePolicy(issuer_name="Self", subject="CN=x", key_size=1024), _polling_interval=POLL
+        )
     assert bad.value.status_code == 400
 
 
 async def test_issuance_is_pending_until_the_delay(src: VaultClients, emulator: Emulator) -> None:
     emulator.vaults["src"].vault.settings.issuance_delay = 1.0
-    creating = asyncio.create_task(src.certificates.create_certificate(
-        "slow", CertificatePolicy.get_default(), _polling_interval=POLL))
+    creating = asyncio.create_task(
+        src.certificates.create_certificate("slow", CertificatePolicy.get_default(), _polling_interval=POLL)
+    )
     operation = await eventually(lambda: src.certificates.get_certificate_operation("slow"))
     assert operation.status == "inProgress" and operation.issuer_name == "Self"
     assert operation.status_details and operation.status_details.startswith("Pending certificate created")
@@ -194,8 +218,9 @@ async def test_issuance_is_pending_until_the_delay(src: VaultClients, emulator: 
 
 
 async def test_unknown_issuer_waits_for_a_merge(src: VaultClients) -> None:
-    policy = CertificatePolicy(issuer_name=WellKnownIssuerNames.unknown, subject="CN=outside.example",
-                               san_dns_names=["outside.example"])
+    policy = CertificatePolicy(
+        issuer_name=WellKnownIssuerNames.unknown, subject="CN=outside.example", san_dns_names=["outside.example"]
+    )
     operation = await src.certificates.create_certificate("outside", policy, _polling_interval=POLL)
     assert isinstance(operation, CertificateOperation) and operation.status == "inProgress" and operation.csr
     request = x509.load_der_x509_csr(operation.csr)
@@ -235,8 +260,9 @@ async def test_import_pfx_with_and_without_password_and_pem(src: VaultClients) -
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     cert = issue(widgits(), key, ca=True)
     plain = pkcs12.serialize_key_and_certificates(None, key, cert, None, serialization.NoEncryption())
-    locked = pkcs12.serialize_key_and_certificates(None, key, cert, None,
-                                                   serialization.BestAvailableEncryption(b"1234"))
+    locked = pkcs12.serialize_key_and_certificates(
+        None, key, cert, None, serialization.BestAvailableEncryption(b"1234")
+    )
     first = await src.certificates.import_certificate("imported", plain, tags={"from": "pfx"})
     assert first.cer is not None and bytes(first.cer) == der(cert) and first.properties.tags == {"from": "pfx"}
     assert first.policy is not None and first.policy.issuer_name == "Unknown"
@@ -245,16 +271,22 @@ async def test_import_pfx_with_and_without_password_and_pem(src: VaultClients) -
     assert first.policy.lifetime_actions[0].action == CertificatePolicyAction.email_contacts
     assert first.policy.enhanced_key_usage == [] and first.policy.validity_in_months == 12
 
-    ignored_x509 = CertificatePolicy(issuer_name=WellKnownIssuerNames.self, subject="CN=ignored",
-                                     validity_in_months=3, key_type=KeyType.rsa, exportable=False)
+    ignored_x509 = CertificatePolicy(
+        issuer_name=WellKnownIssuerNames.self,
+        subject="CN=ignored",
+        validity_in_months=3,
+        key_type=KeyType.rsa,
+        exportable=False,
+    )
     second = await src.certificates.import_certificate("imported", locked, password="1234", policy=ignored_x509)
     assert second.properties.version != first.properties.version
     assert second.properties.x509_thumbprint == first.properties.x509_thumbprint
     assert second.policy and second.policy.subject == first.policy.subject and second.policy.issuer_name == "Self"
     assert second.policy.validity_in_months == 12 and second.policy.exportable is False
     versions = [v async for v in src.certificates.list_properties_of_certificate_versions("imported")]
-    assert sorted(v.version or "" for v in versions) == sorted([first.properties.version or "",
-                                                                second.properties.version or ""])
+    assert sorted(v.version or "" for v in versions) == sorted(
+        [first.properties.version or "", second.properties.version or ""]
+    )
     assert {v.x509_thumbprint for v in versions} == {first.properties.x509_thumbprint}
     secret_versions = [v.version async for v in src.secrets.list_properties_of_secret_versions("imported")]
     assert sorted(secret_versions) == sorted(v.version for v in versions)
@@ -267,10 +299,12 @@ async def test_import_pfx_with_and_without_password_and_pem(src: VaultClients) -
 
     ec_key = ec.generate_private_key(ec.SECP256R1())
     ec_cert = issue(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "pem.example")]), ec_key)
-    pem = ec_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                               serialization.NoEncryption()) + ec_cert.public_bytes(serialization.Encoding.PEM)
+    pem = ec_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ) + ec_cert.public_bytes(serialization.Encoding.PEM)
     from_pem = await src.certificates.import_certificate(
-        "pem", pem, policy=CertificatePolicy(content_type=CertificateContentType.pem))
+        "pem", pem, policy=CertificatePolicy(content_type=CertificateContentType.pem)
+    )
     assert from_pem.policy and from_pem.policy.key_type == KeyType.ec and from_pem.policy.subject == "CN=pem.example"
     pem_secret = await src.secrets.get_secret("pem")
     assert pem_secret.properties.content_type == "application/x-pem-file" and pem_secret.value
@@ -297,14 +331,16 @@ async def test_update_properties_and_policy(src: VaultClients) -> None:
     assert (await src.secrets.get_secret("upd")).properties.enabled
 
     changed = await src.certificates.update_certificate_policy(
-        "upd", CertificatePolicy(issuer_name=WellKnownIssuerNames.self, subject="CN=renamed", validity_in_months=24))
+        "upd", CertificatePolicy(issuer_name=WellKnownIssuerNames.self, subject="CN=renamed", validity_in_months=24)
+    )
     assert changed.subject == "CN=renamed" and changed.validity_in_months == 24
     policy = await src.certificates.get_certificate_policy("upd")
     assert policy.validity_in_months == 24 and policy.enhanced_key_usage == SERVER_AND_CLIENT_AUTH
 
 
-async def test_backup_restore_brings_key_and_secret_along(src: VaultClients, dst: VaultClients,
-                                                          far: VaultClients) -> None:
+async def test_backup_restore_brings_key_and_secret_along(
+    src: VaultClients, dst: VaultClients, far: VaultClients
+) -> None:
     first = await create(src, "moved")
     second = await create(src, "moved")
     blob = await src.certificates.backup_certificate("moved")
@@ -313,8 +349,10 @@ async def test_backup_restore_brings_key_and_secret_along(src: VaultClients, dst
     assert restored.properties.version == second.properties.version and restored.cer == second.cer
     assert restored.id and restored.id.startswith(dst.url) and restored.policy
     versions = sorted([first.properties.version or "", second.properties.version or ""])
-    assert sorted([v.version or "" async for v in dst.certificates.list_properties_of_certificate_versions(
-        "moved")]) == versions
+    assert (
+        sorted([v.version or "" async for v in dst.certificates.list_properties_of_certificate_versions("moved")])
+        == versions
+    )
     assert sorted([v.version or "" async for v in dst.secrets.list_properties_of_secret_versions("moved")]) == versions
     assert sorted([v.version or "" async for v in dst.keys.list_properties_of_key_versions("moved")]) == versions
     moved_secret = await dst.secrets.get_secret("moved")
@@ -341,8 +379,11 @@ async def test_backup_restore_brings_key_and_secret_along(src: VaultClients, dst
 async def test_managed_key_and_secret_refuse_direct_writes(src: VaultClients) -> None:
     await create(src, "guarded")
     attempts: list[Callable[[], Awaitable[object]]] = [
-        lambda: src.keys.backup_key("guarded"), lambda: src.secrets.backup_secret("guarded"),
-        lambda: src.secrets.delete_secret("guarded"), lambda: src.secrets.set_secret("guarded", "overwrite")]
+        lambda: src.keys.backup_key("guarded"),
+        lambda: src.secrets.backup_secret("guarded"),
+        lambda: src.secrets.delete_secret("guarded"),
+        lambda: src.secrets.set_secret("guarded", "overwrite"),
+    ]
     for attempt in attempts:
         with pytest.raises(HttpResponseError) as refused:
             await attempt()

@@ -41,16 +41,19 @@ class StaticCredential:
 
 async def raw(url: str, ca_file: Path, method: str, path: str, **kwargs: Any) -> tuple[int, dict[str, str], Any]:
     context = ssl.create_default_context(cafile=str(ca_file))
-    async with aiohttp.ClientSession() as session, session.request(method, url + path, ssl=context,
-                                                                      **kwargs) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.request(method, url + path, ssl=context, **kwargs) as response,
+    ):
         body = await response.json() if response.content_length else None
         return response.status, dict(response.headers), body
 
 
 async def test_unauthenticated_request_gets_key_vault_challenge(emulator: Emulator) -> None:
     url = emulator.vaults["src"].url
-    status, headers, body = await raw(url, emulator.ca_file, "PUT", "/secrets/x?api-version=7.5",
-                                      headers={"x-ms-client-request-id": "abc"})
+    status, headers, body = await raw(
+        url, emulator.ca_file, "PUT", "/secrets/x?api-version=7.5", headers={"x-ms-client-request-id": "abc"}
+    )
     assert status == 401
     assert headers["WWW-Authenticate"].startswith('Bearer authorization="https://login.windows.net/')
     assert headers["WWW-Authenticate"].endswith('", resource="https://vault.azure.net"')
@@ -71,8 +74,12 @@ async def test_foreign_and_expired_tokens_are_refused(emulator: Emulator, ca_bun
     foreign, _ = TokenAuthority().issue("https://vault.azure.net")
     expired, _ = emulator.authority.issue("https://vault.azure.net", now=time.time() - 7200)
     for token in (foreign, expired, "not-a-token"):
-        client = SecretClient(emulator.vaults["src"].url, StaticCredential(token), connection_verify=str(ca_bundle),
-                              verify_challenge_resource=False)
+        client = SecretClient(
+            emulator.vaults["src"].url,
+            StaticCredential(token),
+            connection_verify=str(ca_bundle),
+            verify_challenge_resource=False,
+        )
         async with client:
             with pytest.raises(ClientAuthenticationError) as err:
                 await client.set_secret("x", "v")
@@ -81,12 +88,15 @@ async def test_foreign_and_expired_tokens_are_refused(emulator: Emulator, ca_bun
 
 async def test_managed_identity_endpoint_checks_its_header(emulator: Emulator) -> None:
     async with aiohttp.ClientSession() as session:
-        response = await session.get(emulator.identity_endpoint,
-                                     params={"api-version": "2019-08-01", "resource": "https://vault.azure.net"})
+        response = await session.get(
+            emulator.identity_endpoint, params={"api-version": "2019-08-01", "resource": "https://vault.azure.net"}
+        )
         assert response.status == 400
-        response = await session.get(emulator.identity_endpoint,
-                                     params={"api-version": "2019-08-01", "resource": "https://vault.azure.net"},
-                                     headers={"X-IDENTITY-HEADER": emulator.authority.identity_header})
+        response = await session.get(
+            emulator.identity_endpoint,
+            params={"api-version": "2019-08-01", "resource": "https://vault.azure.net"},
+            headers={"X-IDENTITY-HEADER": emulator.authority.identity_header},
+        )
         body = await response.json()
     assert response.status == 200 and body["token_type"] == "Bearer" and int(body["expires_on"]) > time.time()
     assert emulator.authority.is_valid(body["access_token"])
@@ -95,8 +105,13 @@ async def test_managed_identity_endpoint_checks_its_header(emulator: Emulator) -
 async def test_unknown_api_version_is_refused(emulator: Emulator, src: VaultClients) -> None:
     await src.secrets.set_secret("x", "v")  # acquires a token through the SDK
     token = (await StaticCredentialFrom(emulator).get_token()).token
-    status, _, body = await raw(emulator.vaults["src"].url, emulator.ca_file, "GET", "/secrets?api-version=1999-01-01",
-                                headers={"Authorization": f"Bearer {token}"})
+    status, _, body = await raw(
+        emulator.vaults["src"].url,
+        emulator.ca_file,
+        "GET",
+        "/secrets?api-version=1999-01-01",
+        headers={"Authorization": f"Bearer {token}"},
+    )
     assert status == 400 and "is not recognized" in body["error"]["message"]
 
 
@@ -115,7 +130,8 @@ async def test_denied_operation_names_permission_and_vault(emulator: Emulator, s
     with pytest.raises(HttpResponseError) as backup:
         await src.secrets.backup_secret("d")
     assert backup.value.status_code == 403 and "secrets backup permission on key vault 'src;" in str(
-        backup.value.message)
+        backup.value.message
+    )
     assert backup.value.error is not None and backup.value.error.code == "Forbidden"
     with pytest.raises(HttpResponseError) as get:
         await src.secrets.get_secret("d")
@@ -123,8 +139,9 @@ async def test_denied_operation_names_permission_and_vault(emulator: Emulator, s
 
 
 @pytest.mark.parametrize("retry_after", [False, True])
-async def test_throttling_answers_429_and_does_not_count_refusals(emulator: Emulator, src: VaultClients,
-                                                                   retry_after: bool) -> None:
+async def test_throttling_answers_429_and_does_not_count_refusals(
+    emulator: Emulator, src: VaultClients, retry_after: bool
+) -> None:
     vault = emulator.vaults["src"].vault
     await src.secrets.set_secret("t", "v")
     vault.settings.rate_limit = 5
@@ -135,8 +152,12 @@ async def test_throttling_answers_429_and_does_not_count_refusals(emulator: Emul
     token = (await StaticCredentialFrom(emulator).get_token()).token
     for _ in range(8):
         status, response_headers, body = await raw(
-            emulator.vaults["src"].url, emulator.ca_file, "GET", "/secrets/t/?api-version=7.5",
-            headers={"Authorization": f"Bearer {token}"})
+            emulator.vaults["src"].url,
+            emulator.ca_file,
+            "GET",
+            "/secrets/t/?api-version=7.5",
+            headers={"Authorization": f"Bearer {token}"},
+        )
         statuses.append(status)
         headers.append(response_headers)
     assert statuses == [200] * 5 + [429] * 3
@@ -199,7 +220,7 @@ def test_config_rejects_unknown_keys_and_bad_values(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="loopback"):
         EmulatorConfig.from_mapping({"vaults": {"a": {"host": "10.0.0.1"}}})
     config_file = tmp_path / "vaults.toml"
-    config_file.write_text('[defaults]\nrate_limit = 100\n[vaults.a]\nport = 0\n[vaults.b]\nrate_limit = 0\n')
+    config_file.write_text("[defaults]\nrate_limit = 100\n[vaults.a]\nport = 0\n[vaults.b]\nrate_limit = 0\n")
     config = EmulatorConfig.load(config_file)
     assert config.vaults["a"].rate_limit == 100 and config.vaults["b"].rate_limit == 0
     config_file.write_text("[vaults.a\n")
@@ -214,25 +235,45 @@ async def test_vault_reachable_under_a_real_vault_name(tmp_path: Path, monkeypat
         assert emu.vaults["named"].url.startswith("https://src.vault.azure.net:")
         context = ssl.create_default_context(cafile=str(emu.ca_file))
         port = int(emu.vaults["named"].url.rsplit(":", 1)[1])
-        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context,
-                                                       server_hostname="src.vault.azure.net")
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", port, ssl=context, server_hostname="src.vault.azure.net"
+        )
         writer.close()
         await writer.wait_closed()
 
 
 def test_cli_serves_until_sigterm_and_writes_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / "e.env"
-    process = subprocess.Popen([sys.executable, "-m", "kvmigrate", "emulator", "--vault", "a=0", "--vault", "b=0",
-                                "--env-file", str(env_file)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "kvmigrate",
+            "emulator",
+            "--vault",
+            "a=0",
+            "--vault",
+            "b=0",
+            "--env-file",
+            str(env_file),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while not env_file.exists() and time.monotonic() < deadline and process.poll() is None:
             time.sleep(0.05)
         assert env_file.exists(), process.stderr.read() if process.stderr else ""
         values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
-        assert set(values) == {"IDENTITY_ENDPOINT", "IDENTITY_HEADER", "KVMIGRATE_CA_BUNDLE", "KVMIGRATE_VAULT_A",
-                               "KVMIGRATE_VAULT_B"}
+        assert set(values) == {
+            "IDENTITY_ENDPOINT",
+            "IDENTITY_HEADER",
+            "KVMIGRATE_CA_BUNDLE",
+            "KVMIGRATE_VAULT_A",
+            "KVMIGRATE_VAULT_B",
+        }
         assert values["KVMIGRATE_VAULT_A"].startswith("https://127.0.0.1:")
         assert oct(os.stat(env_file).st_mode & 0o777) == "0o600"
     finally:
@@ -245,6 +286,10 @@ def test_cli_serves_until_sigterm_and_writes_env_file(tmp_path: Path) -> None:
 def test_cli_rejects_unknown_config_key(tmp_path: Path) -> None:
     config_file = tmp_path / "bad.toml"
     config_file.write_text("[vaults.a]\nprot = 1\n")
-    result = subprocess.run([sys.executable, "-m", "kvmigrate", "emulator", "--config", str(config_file)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "kvmigrate", "emulator", "--config", str(config_file)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "prot" in result.stderr and "Traceback" not in result.stderr

@@ -16,8 +16,9 @@ from tests.helpers import eventually
 
 
 async def test_crud_versions_and_attributes(src: VaultClients) -> None:
-    first = await src.secrets.set_secret("crud-1", "one", content_type="text/plain", tags={"team": "a"},
-                                         not_before=None, enabled=True)
+    first = await src.secrets.set_secret(
+        "crud-1", "one", content_type="text/plain", tags={"team": "a"}, not_before=None, enabled=True
+    )
     second = await src.secrets.set_secret("CRUD-1", "two", expires_on=None)
     assert first.properties.version != second.properties.version
     assert len(first.properties.version or "") == 32
@@ -25,8 +26,9 @@ async def test_crud_versions_and_attributes(src: VaultClients) -> None:
     assert latest.value == "two" and latest.properties.version == second.properties.version
     old = await src.secrets.get_secret("crud-1", first.properties.version)
     assert old.value == "one" and old.properties.content_type == "text/plain" and old.properties.tags == {"team": "a"}
-    updated = await src.secrets.update_secret_properties("crud-1", first.properties.version, enabled=False,
-                                                         tags={"team": "b"})
+    updated = await src.secrets.update_secret_properties(
+        "crud-1", first.properties.version, enabled=False, tags={"team": "b"}
+    )
     assert updated.enabled is False and updated.tags == {"team": "b"}
     with pytest.raises(HttpResponseError) as disabled:
         await src.secrets.get_secret("crud-1", first.properties.version)
@@ -161,9 +163,12 @@ async def test_backup_blob_is_base64url_on_the_wire(src: VaultClients, emulator:
     await src.secrets.set_secret("wire", "v")
     token, _ = emulator.authority.issue("https://vault.azure.net")
     context = ssl.create_default_context(cafile=str(emulator.ca_file))
-    async with aiohttp.ClientSession() as session, session.post(
-            f"{src.url}/secrets/wire/backup?api-version=7.5", ssl=context,
-            headers={"Authorization": f"Bearer {token}"}) as response:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{src.url}/secrets/wire/backup?api-version=7.5", ssl=context, headers={"Authorization": f"Bearer {token}"}
+        ) as response,
+    ):
         value = (await response.json())["value"]
     assert "=" not in value and "+" not in value and "/" not in value
     assert base64.urlsafe_b64decode(value + "==")[0] == 0x29

@@ -23,25 +23,31 @@ from kvmigrate.inventory import is_selected
 from kvmigrate.vault.clients import check_ca_bundle, is_loopback, vault_url
 
 
-@pytest.mark.parametrize(("reference", "url"), [
-    ("contoso", "https://contoso.vault.azure.net"),
-    ("Contoso-Prod", "https://contoso-prod.vault.azure.net"),
-    ("https://contoso.vault.azure.net/", "https://contoso.vault.azure.net"),
-    ("https://contoso.vault.azure.net:443", "https://contoso.vault.azure.net"),
-    ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
-])
+@pytest.mark.parametrize(
+    ("reference", "url"),
+    [
+        ("contoso", "https://contoso.vault.azure.net"),
+        ("Contoso-Prod", "https://contoso-prod.vault.azure.net"),
+        ("https://contoso.vault.azure.net/", "https://contoso.vault.azure.net"),
+        ("https://contoso.vault.azure.net:443", "https://contoso.vault.azure.net"),
+        ("https://127.0.0.1:8443", "https://127.0.0.1:8443"),
+    ],
+)
 def test_vault_url_accepts_names_and_https_urls(reference: str, url: str) -> None:
     assert vault_url(reference) == url
 
 
-@pytest.mark.parametrize(("reference", "words"), [
-    ("ab", "not a vault name"),
-    ("bad--name", "not a vault name"),
-    ("http://contoso.vault.azure.net", "not https"),
-    ("https://contoso.vault.azure.net/secrets/x", "has a path"),
-    ("https://contoso.vault.azure.net:99999", "invalid port"),
-    ("https://", "not a vault URL"),
-])
+@pytest.mark.parametrize(
+    ("reference", "words"),
+    [
+        ("ab", "not a vault name"),
+        ("bad--name", "not a vault name"),
+        ("http://contoso.vault.azure.net", "not https"),
+        ("https://contoso.vault.azure.net/secrets/x", "has a path"),
+        ("https://contoso.vault.azure.net:99999", "invalid port"),
+        ("https://", "not a vault URL"),
+    ],
+)
 def test_vault_url_rejects_bad_input_with_a_clear_message(reference: str, words: str) -> None:
     with pytest.raises(VaultAddressError, match=words) as err:
         vault_url(reference)
@@ -98,8 +104,11 @@ def http_error(status: int, code: str, message: str) -> HttpResponseError:
 
 
 def test_403_names_the_permission_and_vault() -> None:
-    exc = http_error(403, "Forbidden", "The user, group or application 'x' does not have secrets backup permission "
-                                       "on key vault 'src;location=local'.")
+    exc = http_error(
+        403,
+        "Forbidden",
+        "The user, group or application 'x' does not have secrets backup permission on key vault 'src;location=local'.",
+    )
     error = from_azure(exc, vault="https://src", operation="backup", subject="secret a")
     assert isinstance(error, PermissionDeniedError) and error.is_fatal
     assert "'backup' permission on secrets" in str(error) and "https://src" in str(error)

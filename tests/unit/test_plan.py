@@ -19,11 +19,15 @@ def test_each_action() -> None:
     assert decide(REF, options=base, managed=True).action is Action.SKIP_MANAGED
     assert decide(REF, options=base, source_versions=["v"] * 501).action is Action.TOO_MANY_VERSIONS
     assert decide(REF, options=base, source_versions=["v"] * 500).action is Action.COPY
-    assert decide(REF, options=base, source_versions=["a", "b"], target_versions=["b", "a"]).action \
+    assert (
+        decide(REF, options=base, source_versions=["a", "b"], target_versions=["b", "a"]).action
         is Action.ALREADY_COPIED
+    )
     assert decide(REF, options=base, source_versions=["a"], target_versions=["c"]).action is Action.SKIP_EXISTING
-    assert decide(REF, options=options(on_conflict="fail"), source_versions=["a"], target_versions=["c"]).action \
+    assert (
+        decide(REF, options=options(on_conflict="fail"), source_versions=["a"], target_versions=["c"]).action
         is Action.CONFLICT_EXISTING
+    )
     assert decide(REF, options=base, target_deleted=True).action is Action.CONFLICT_DELETED
     assert decide(REF, options=options(recover_deleted=True), target_deleted=True).action is Action.RECOVER_DELETED
     assert decide(REF, options=options(purge_deleted=True), target_deleted=True).action is Action.PURGE_AND_COPY
