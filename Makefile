@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench clean
+.PHONY: install test lint demo bench soak clean
 
 install: $(STAMP)
 
@@ -24,6 +24,15 @@ lint: install
 
 demo: install
 	$(BIN)/python examples/demo.py
+
+# Benchmarks against the emulator in its own process (benchmarks/README.md); BENCH_QUICK=1 for a short run.
+# py-spy (the profiler of case 5) goes into .venv only, never into pyproject.toml.
+bench: install
+	test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet --disable-pip-version-check py-spy
+	$(BIN)/python -m benchmarks.run
+
+soak: install
+	KVMIGRATE_SOAK_OBJECTS=3000 $(BIN)/python -m pytest -q -s tests/e2e/test_soak.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
