@@ -369,9 +369,14 @@ def _require_supported(key: object, message: str) -> PrivateKey:
 
 
 def private_key_from_pem(data: bytes) -> PrivateKey:
-    """Load an unencrypted PEM private key (PKCS#8 or traditional) produced by private_key_to_pem."""
+    """Load an unencrypted PEM private key (PKCS#8 or traditional) produced by private_key_to_pem.
+
+    Only the emulator's own stored keys come through here, so the full RSA consistency check (about 0.3 s for a
+    4096-bit key, on every request that renders one) is skipped; keys from outside go through private_key_from_jwk
+    or load_certificate_import, which validate.
+    """
     try:
-        key = serialization.load_pem_private_key(data, password=None)
+        key = serialization.load_pem_private_key(data, password=None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
         raise MaterialError("The private key PEM could not be read.") from exc
     return _require_supported(key, "Only RSA and EC private keys are supported.")

@@ -14,7 +14,7 @@ from typing import Any
 
 from kvmigrate.emulator import backup_blob
 from kvmigrate.emulator.app import Call, JsonBody, Reply, Route, Vault, page, route
-from kvmigrate.emulator.errors import KeyVaultError, bad_parameter
+from kvmigrate.emulator.errors import KeyVaultError, bad_parameter, not_found
 from kvmigrate.emulator.store import Collection, Deleted, Item, Version, check_name
 
 MAX_BACKUP_VERSIONS = 500
@@ -70,8 +70,6 @@ def get_version(kind: Kind, item: Item, version_id: str) -> Version:
         return item.latest
     found = item.version(version_id)
     if found is None:
-        from kvmigrate.emulator.errors import not_found
-
         raise not_found(kind.name, f"{item.name}/{version_id}")
     return found
 
