@@ -139,3 +139,26 @@ def cli_env_none() -> dict[str, str]:
 
 
 __all__ = ["cli_env"]
+
+
+@pytest.mark.parametrize(
+    ("vault", "denied", "extra", "permission"),
+    [
+        ("src", "secrets/list", [], "'list' permission on secrets"),
+        ("src", "backup", [], "'backup' permission on secrets"),
+        ("dst", "secrets/list", [], "'list' permission on secrets"),
+        ("dst", "restore", [], "'restore' permission on secrets"),
+        ("src", "secrets/get", ["--mode", "value"], "'get' permission on secrets"),
+        ("dst", "secrets/set", ["--mode", "value"], "'set' permission on secrets"),
+    ],
+)
+async def test_each_missing_permission_is_named_with_its_vault(
+    emulator: Emulator, src: VaultClients, tmp_path: Path, vault: str, denied: str, extra: list[str], permission: str
+) -> None:
+    await src.secrets.set_secret("perm", "v")
+    emulator.vaults[vault].vault.settings.deny = [denied]
+    result = await _in_thread(
+        run_cli, emulator, "copy", emulator.vaults["src"].url, emulator.vaults["dst"].url, *extra, cwd=tmp_path
+    )
+    line = last_line(result)
+    assert result.returncode == 1 and permission in line and emulator.vaults[vault].url in line, line
