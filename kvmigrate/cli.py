@@ -138,6 +138,27 @@ def mode_options(command: F) -> F:
     return _apply(command, decorators)
 
 
+def journal_options(command: F) -> F:
+    """--state and --restart: where a run journals, and starting over (copy, backup, restore)."""
+    decorators = [
+        click.option(
+            "--state",
+            type=click.Path(dir_okay=False, path_type=Path),
+            help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<target>.db, named after both ends].",
+        ),
+        click.option("--restart", is_flag=True, help="Discard the journal and start over."),
+    ]
+    return _apply(command, decorators)
+
+
+def run_or_plan(options: CopyOptions, output: str, *, dry_run: bool) -> None:
+    """A dry run prints the plan and writes nothing; otherwise the engine runs."""
+    if dry_run:
+        show_plan(options, output)
+    else:
+        run_engine(options, output)
+
+
 def write_private(path: Path, text: str) -> None:
     """Write a report file we create (0600), replacing any old one."""
     try:
@@ -248,12 +269,7 @@ def main() -> None:
 @selection_options
 @decision_options
 @mode_options
-@click.option(
-    "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<target>.db].",
-)
-@click.option("--restart", is_flag=True, help="Discard the journal and start over.")
+@journal_options
 @click.option("--dry-run", is_flag=True, help="Print the plan (as `kvmigrate plan` does) and write nothing.")
 @common_options
 @handle_errors
@@ -281,10 +297,7 @@ def copy(
     """
     setup_logging(verbose, log_file)
     options = copy_options(source, target, state=state, restart=restart, **flags)
-    if dry_run:
-        show_plan(options, output)
-        return
-    run_engine(options, output)
+    run_or_plan(options, output, dry_run=dry_run)
 
 
 def run_engine(options: CopyOptions, output: str) -> None:
@@ -477,12 +490,7 @@ def verify(
     show_default=True,
     help="HTTP attempts per second on the source vault.",
 )
-@click.option(
-    "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Journal file (SQLite) [default: ./.kvmigrate/<source>__<archive>.db].",
-)
-@click.option("--restart", is_flag=True, help="Discard the journal and start over.")
+@journal_options
 @common_options
 @handle_errors
 def backup(
@@ -513,12 +521,7 @@ def backup(
 @click.argument("target")
 @selection_options
 @decision_options
-@click.option(
-    "--state",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Journal file (SQLite) [default: ./.kvmigrate/<archive>__<target>.db].",
-)
-@click.option("--restart", is_flag=True, help="Discard the journal and start over.")
+@journal_options
 @click.option("--dry-run", is_flag=True, help="Print the plan (as `kvmigrate plan ARCHIVE TARGET`) and write nothing.")
 @common_options
 @handle_errors
@@ -543,10 +546,7 @@ def restore(
     """
     setup_logging(verbose, log_file)
     options = copy_options(str(archive), target, operation="restore", state=state, restart=restart, **flags)
-    if dry_run:
-        show_plan(options, output)
-        return
-    run_engine(options, output)
+    run_or_plan(options, output, dry_run=dry_run)
 
 
 @main.group()
