@@ -11,7 +11,7 @@ from benchmarks.seed import MixedShape
 ALL_CASES = ("copy", "alternatives", "adaptive", "cabundle", "whatif", "profile", "scale")
 #: What-if variants of the small copy (benchmarks/whatif.py patches; "+" joins patches within one variant; "none" is
 #: the product unpatched, run back to back with the others so they compare under the same machine load).
-DEFAULT_WHATIF = ("none", "journal-nondurable", "journal-off")
+DEFAULT_WHATIF = ("none", "journal-off", "limiter-window")
 
 
 def _int(name: str, default: int) -> int:
@@ -37,6 +37,7 @@ class BenchConfig:
     trust: str  # BENCH_TRUST: "system" (CA via SSL_CERT_FILE, as a real vault) or "ca-bundle" (--ca-bundle FILE)
     cases: tuple[str, ...]  # BENCH_CASES: comma-separated subset of ALL_CASES
     whatif: tuple[str, ...]  # BENCH_WHATIF: comma-separated variants, patches joined by "+" (DEFAULT_WHATIF)
+    whatif_vault: str  # BENCH_WHATIF_VAULT: small or large (large: where the client is CPU-bound)
     mixed: MixedShape = field(default_factory=MixedShape)
     timeout: float = 1800.0  # BENCH_TIMEOUT: seconds any one measured child may run before it is killed
 
@@ -48,6 +49,8 @@ class BenchConfig:
         unknown = set(cases) - set(ALL_CASES)
         if unknown:
             raise SystemExit(f"BENCH_CASES: unknown case(s) {sorted(unknown)}; choose from {', '.join(ALL_CASES)}")
+        if os.environ.get("BENCH_WHATIF_VAULT", "large") not in ("small", "large"):
+            raise SystemExit("BENCH_WHATIF_VAULT must be small or large")
         trust = os.environ.get("BENCH_TRUST", "system")
         if trust not in ("system", "ca-bundle"):
             raise SystemExit("BENCH_TRUST must be system or ca-bundle")
@@ -59,7 +62,8 @@ class BenchConfig:
                    sample=_int("BENCH_SAMPLE", 100 if quick else 500), rps=_float("BENCH_RPS", 400.0),
                    adaptive_rate_limit=_int("BENCH_ADAPTIVE_RATE_LIMIT", 1000),
                    adaptive_rps=_float("BENCH_ADAPTIVE_RPS", 400.0),
-                   trust=trust, cases=cases, mixed=mixed, whatif=whatif, timeout=_float("BENCH_TIMEOUT", 1800.0))
+                   trust=trust, cases=cases, mixed=mixed, whatif=whatif,
+                   whatif_vault=os.environ.get("BENCH_WHATIF_VAULT", "large"), timeout=_float("BENCH_TIMEOUT", 1800.0))
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "mixed": {**asdict(self.mixed), "objects": self.mixed.objects}}

@@ -166,7 +166,7 @@ def _profile_md(title: str, data: dict[str, Any], top: int = 10) -> list[str]:
 def markdown(results: dict[str, Any]) -> str:
     """The generated part of benchmarks/README.md."""
     info, config = results["machine"], results["config"]
-    out = [f"Last full run: {results['generated']} (commit {info['commit']}), "
+    out = [f"Last full run: {results['generated']} (kvmigrate/ at commit {info['commit']}), "
            f"{results['total_seconds'] / 60:.1f} minutes in all.", ""]
     if info.get("commit_end", info["commit"]) != info["commit"]:
         out += [f"**Warning:** kvmigrate changed during this run ({info['commit']} → {info['commit_end']}); rows "
@@ -207,23 +207,24 @@ def markdown(results: dict[str, Any]) -> str:
                                f"{_num(r['alternative_moved'])} / {_num(r['alternative_failed'])} / "
                                f"{r['alternative_429']:,}"] for r in results["speedups"]]))
         out.append("")
-    whatif = [run for run in results["runs"] if run["case"] in ("whatif", "trust")]
-    base = _runs(results).get("whatif-none") or _runs(results).get("kvm-small")
-    whatif = [run for run in whatif if run is not base]
-    if whatif and base:
-        out += ["### What the suggested fixes would buy (what-if runs, same vault, same run)", "",
-                "Each row is the small-vault copy run through `benchmarks/whatif.py`, which patches kvmigrate or its "
-                "libraries in memory to stand in for a fix (see that file); nothing is shipped. The baseline is "
-                f"`{base['id']}`, the product unpatched, run next to them.", ""]
-        rows = [["none (kvmigrate as shipped)", f"{base['wall_seconds']:.1f}", f"{base['ratio']:.2f}",
-                 _num(base["engine_ratio"], 2), f"{base['cpu_seconds']:.1f}", f"{base['peak_rss_mb']:.0f}", "1.00"]]
+    runs = _runs(results)
+    whatif = [run for run in results["runs"] if run["case"] == "whatif"]
+    if whatif:
+        out += ["### What the suggested fixes would buy (what-if runs, same run)", "",
+                "Each row runs kvmigrate through `benchmarks/whatif.py`, which patches kvmigrate or a library in "
+                "memory to stand in for a suggested fix (see that file; nothing is shipped). Each is compared with "
+                "the unpatched product on the same vault and settings: `whatif-none`, run back to back with the "
+                "patched runs, or `adaptive-small` for the limiter.", ""]
+        rows = []
         for run in whatif:
-            rows.append([run["tool"].replace("kvmigrate copy", "").strip(" +") or run["tool"],
-                         f"{run['wall_seconds']:.1f}", f"{run['ratio']:.2f}", _num(run["engine_ratio"], 2),
-                         f"{run['cpu_seconds']:.1f}", f"{run['peak_rss_mb']:.0f}",
-                         f"{base['wall_seconds'] / run['wall_seconds']:.2f}"])
-        out.append(_md_table(["variant", "wall s", "wall/T*", "engine/T*", "CPU s", "peak RSS MB",
-                              "speed vs shipped"], rows))
+            base = runs.get("adaptive-small") if "adaptive" in run["id"] else runs.get("whatif-none")
+            label = run["tool"].replace("kvmigrate copy + ", "")
+            rows.append([label, f"{run['vault']} ({run['objects']:,})", f"{run['wall_seconds']:.1f}",
+                         f"{run['ratio']:.2f}", _num(run["engine_ratio"], 2), f"{100 * run['throttled_share']:.1f}%",
+                         f"{run['cpu_seconds']:.1f}", f"{run['other_load_cores']:.2f}",
+                         f"{base['wall_seconds'] / run['wall_seconds']:.2f}x" if base and base is not run else "-"])
+        out.append(_md_table(["variant", "vault", "wall s", "wall/T*", "engine/T*", "429 share", "CPU s",
+                              "other load (cores)", "speed vs unpatched"], rows))
         out.append("")
     out += ["### Targets", ""]
     out.append(_md_table(["target", "measured", "verdict"],

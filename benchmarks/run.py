@@ -47,16 +47,16 @@ SOURCES = {"small": "src-small", "large": "src-large", "mixed": "src-mixed", "pl
 #: What-if targets on the small vault: one per variant, up to this many.
 MAX_WHATIF = 8
 TARGETS = {
-    "small": ("kvmigrate", *STRATEGIES, "adaptive", "trust", "trustfix", "profile",
+    "small": ("kvmigrate", *STRATEGIES, "adaptive", "adaptivefix", "trust", "profile",
               *(f"wi{i}" for i in range(MAX_WHATIF))),
-    "large": ("kvmigrate", *STRATEGIES),
+    "large": ("kvmigrate", *STRATEGIES, *(f"wi{i}" for i in range(MAX_WHATIF))),
     "mixed": ("kvmigrate", *STRATEGIES),
     "plan": ("plan",),
 }
 #: Operations the emulator charges to the create budget (create_rate_limit) instead of the general one.
 CREATE_OPERATIONS = ("secrets.set", "keys.import", "certificates.import")
 SHORT = {"kvmigrate": "kvm", "sequential-backup": "seq", "sequential-value": "val", "unbounded-gather": "gat",
-         "adaptive": "ada", "trust": "tru", "trustfix": "trufix", "profile": "prof", "plan": "plan"}
+         "adaptive": "ada", "adaptivefix": "adafix", "trust": "tru", "profile": "prof", "plan": "plan"}
 
 
 def target_vault(size: str, use: str) -> str:
@@ -365,11 +365,14 @@ def machine() -> dict[str, Any]:
 
 
 def product_state() -> str:
-    """The commit, plus a digest of uncommitted changes under kvmigrate/ (others may edit it during a run)."""
+    """The last commit that touched kvmigrate/, plus a digest of uncommitted changes there.
+
+    Others may commit or edit during a run; commits elsewhere (benchmarks/, tests/) do not change what is measured.
+    """
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
 
-    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    commit = git("log", "-1", "--format=%h", "--", "kvmigrate") or "unknown"
     diff = git("diff", "HEAD", "--", "kvmigrate")
     if diff:
         import hashlib
@@ -384,6 +387,8 @@ def run_cases(bench: Bench) -> None:
     need = {"small"} if cases & {"copy", "alternatives", "adaptive", "cabundle", "whatif", "profile"} else set()
     if cases & {"copy", "alternatives"}:
         need |= {"large", "mixed"}
+    if "whatif" in cases:
+        need.add(config.whatif_vault)
     for size in ("small", "large", "mixed"):
         if size in need:
             bench.seed(size)
@@ -400,6 +405,10 @@ def run_cases(bench: Bench) -> None:
         limit = {"rate_limit": config.adaptive_rate_limit}
         bench.kvmigrate_copy(run_id="adaptive-small", case="adaptive", size="small", use="adaptive",
                              rps=config.adaptive_rps, settings=limit)
+        if "whatif" in cases:  # the same, with the window-aware limiter of benchmarks/whatif.py
+            bench.kvmigrate_copy(run_id="whatif-adaptive-limiter-window", case="whatif", size="small",
+                                 use="adaptivefix", rps=config.adaptive_rps, settings=limit, patches="limiter-window",
+                                 tool="kvmigrate copy + limiter-window (adaptive case)")
     if "cabundle" in cases:  # the other way to trust the emulator's CA, same vault
         other = "ca-bundle" if config.trust == "system" else "system"
         run = bench.kvmigrate_copy(run_id=f"trust-{other}-small", case="trust", size="small", use="trust",
@@ -408,8 +417,8 @@ def run_cases(bench: Bench) -> None:
                          else "CA trusted through SSL_CERT_FILE (the default store)")
     if "whatif" in cases:  # what the fixes the profile suggests would buy (patched in-process, never shipped)
         for i, variant in enumerate(config.whatif[:MAX_WHATIF]):
-            bench.kvmigrate_copy(run_id=f"whatif-{variant}", case="whatif", size="small", use=f"wi{i}",
-                                 rps=config.rps, patches=variant, tool=f"kvmigrate copy + {variant}")
+            bench.kvmigrate_copy(run_id=f"whatif-{variant}", case="whatif", size=config.whatif_vault,
+                                 use=f"wi{i}", rps=config.rps, patches=variant, tool=f"kvmigrate copy + {variant}")
     if "profile" in cases:  # 5. where the time goes
         profile_dir = Path(os.environ.get("BENCH_PROFILE_DIR") or bench.workdir / "profile")
         profile_dir.mkdir(parents=True, exist_ok=True)
