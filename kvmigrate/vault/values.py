@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError, HttpResponseError
+from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
 from azure.keyvault.certificates import CertificatePolicy
 
 from kvmigrate.errors import KvmigrateError, from_azure
@@ -153,8 +153,19 @@ class ValueAdapter:
         return policy.exportable is not False
 
     async def existing(self, ref: ObjectRef) -> list[VersionValue]:
-        """The target's versions of ``ref`` with values, oldest first (to find writes a crash left unjournaled)."""
-        return (await self.read(ref)).versions if ref.type is not ObjectType.KEY else []
+        """The target's versions of ``ref`` with values, oldest first (to find writes a crash left unjournaled).
+
+        None when the target has no such object: a crash may come after the journal said ``restoring`` and before
+        the first write.
+        """
+        if ref.type is ObjectType.KEY:
+            return []
+        try:
+            return (await self.read(ref)).versions
+        except KvmigrateError as exc:
+            if isinstance(exc.__cause__, ResourceNotFoundError):
+                return []
+            raise
 
     async def write(self, ref: ObjectRef, version: VersionValue, policy: CertificatePolicy | None) -> str:
         """Create one version in this vault; returns its new version id. Raises azure-core errors untranslated

@@ -144,6 +144,24 @@ async def test_resume_after_a_lost_journal_entry_creates_no_duplicate(
     assert len([p async for p in far.secrets.list_properties_of_secret_versions("dup-0000")]) == 5
 
 
+async def test_resume_of_an_object_the_target_never_received(
+    emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
+) -> None:
+    """A crash after the journal said ``restoring`` and before the first write: the target has no such secret."""
+    await seed_secrets(src, 1, prefix="none", versions=2)
+    state = tmp_path / "none.db"
+    assert (await CopyEngine(options(emulator, tmp_path, state=state, types=(ObjectType.SECRET,))).run()).copied == 1
+    await far.secrets.delete_secret("none-0000", _polling_interval=0.05)
+    await far.secrets.purge_deleted_secret("none-0000")
+    await _sleep(emulator.vaults["far"].vault.settings.consistency_delay + 0.2)  # until the name is free again
+    with closing(sqlite3.connect(state)) as db, db:
+        db.execute("DELETE FROM version_map")
+        db.execute("UPDATE item SET state = 'restoring', outcome = NULL")
+    rerun = await CopyEngine(options(emulator, tmp_path, state=state, types=(ObjectType.SECRET,))).run()
+    assert rerun.failed == 0 and rerun.copied == 1, rerun.failures
+    assert len([p async for p in far.secrets.list_properties_of_secret_versions("none-0000")]) == 2
+
+
 async def test_sigkill_and_resume_creates_no_duplicates(
     emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
 ) -> None:
