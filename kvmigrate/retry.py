@@ -99,6 +99,7 @@ async def call_with_retry(
     attempts: int = 8,
     base_delay: float = 1.0,
     max_delay: float = 30.0,
+    throttle_patience: float = 300.0,
     should_retry: Callable[[BaseException], float | None] = default_should_retry,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     rng: random.Random | None = None,
@@ -109,11 +110,16 @@ async def call_with_retry(
     come back together. The delay is never shorter than the server's hint. ``what`` (e.g. "backup secret foo")
     names the operation in DEBUG logs. When ``attempts`` run out, or the error is not retryable, the last
     exception propagates unchanged. Cancellation is never retried.
+
+    A 429 does not use up an attempt: throttling says "later", not "failed", and a busy vault (other clients share
+    its budget) may refuse one request many times in a row. 429s are retried until ``throttle_patience`` seconds
+    of backoff have been spent on them, so only a vault throttled for minutes fails an object.
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts!r}")
     chooser = rng if rng is not None else random.Random()
-    attempt = 0
+    attempt = failures = 0
+    throttled_wait = 0.0
     while True:
         attempt += 1
         try:
@@ -122,12 +128,22 @@ async def call_with_retry(
             hint = should_retry(exc)
             if hint is None:
                 raise
-            if attempt >= attempts:
+            throttled = isinstance(exc, HttpResponseError) and exc.status_code == 429
+            failures += not throttled
+            if failures >= attempts or (throttled and throttled_wait >= throttle_patience):
                 log.debug("%s: giving up after %d attempts (%s)", what, attempt, _describe(exc))
                 raise
             ceiling = min(max_delay, base_delay * 2 ** (attempt - 1))
             delay = max(hint, chooser.uniform(0.0, ceiling))
+            if throttled:
+                throttled_wait += delay
             log.debug(
-                "%s: %s, retrying in %.2fs (attempt %d of %d)", what, _describe(exc), delay, attempt + 1, attempts
+                "%s: %s, retrying in %.2fs (attempt %d, failure %d of %d)",
+                what,
+                _describe(exc),
+                delay,
+                attempt + 1,
+                failures,
+                attempts,
             )
         await sleep(delay)

@@ -12,7 +12,7 @@ from azure.core.pipeline.policies import AsyncRetryPolicy
 from azure.core.pipeline.transport import AsyncHttpTransport
 from azure.core.rest import HttpRequest
 
-from kvmigrate.ratelimit import DECREASE_INTERVAL, AdaptiveRateLimiter, RateLimitPolicy
+from kvmigrate.ratelimit import WINDOW, AdaptiveRateLimiter, RateLimitPolicy
 
 
 class FakeClock:
@@ -83,11 +83,37 @@ def test_starts_at_max_rate(clock: FakeClock) -> None:
     assert limiter.requests == limiter.throttled == 0
 
 
-def test_429_halves_the_rate(clock: FakeClock) -> None:
+def test_429_with_nothing_admitted_halves_the_rate(clock: FakeClock) -> None:
     limiter = AdaptiveRateLimiter(40, clock=clock)
     limiter.on_response(429)
     assert limiter.rate == 20
     assert limiter.throttled == 1
+
+
+def admit(limiter: AdaptiveRateLimiter, clock: FakeClock, count: int, seconds: float) -> None:
+    """``count`` successful responses spread evenly over ``seconds``."""
+    for _ in range(count):
+        clock.advance(seconds / count)
+        limiter.on_response(200)
+
+
+def test_429_sets_the_rate_just_under_what_the_vault_admitted_in_its_window(clock: FakeClock) -> None:
+    limiter = AdaptiveRateLimiter(400, clock=clock)
+    admit(limiter, clock, 3000, 20.0)  # 150/s for 20 s; only the last 10 s (1,500) are the window
+    limiter.on_response(429)
+    assert limiter.rate == pytest.approx(0.9 * 1500 / WINDOW, rel=0.01)
+
+
+def test_429_never_raises_the_rate(clock: FakeClock) -> None:
+    limiter = AdaptiveRateLimiter(400, clock=clock)
+    admit(limiter, clock, 2000, 5.0)  # 400/s for 5 s, then refused: the window holds 2,000
+    limiter.on_response(429)
+    assert limiter.rate == pytest.approx(180)
+    clock.advance(WINDOW)
+    admit(limiter, clock, 3000, 0.1)  # a burst of successes right before the next 429
+    before = limiter.rate
+    limiter.on_response(429)
+    assert limiter.rate == before
 
 
 def test_at_most_one_decrease_per_window(clock: FakeClock) -> None:
@@ -96,7 +122,7 @@ def test_at_most_one_decrease_per_window(clock: FakeClock) -> None:
         limiter.on_response(429)
     assert limiter.rate == 20
     assert limiter.throttled == 10
-    clock.advance(DECREASE_INTERVAL)
+    clock.advance(WINDOW)
     limiter.on_response(429)
     assert limiter.rate == 10
 
@@ -105,7 +131,7 @@ def test_decrease_stops_at_min_rate(clock: FakeClock) -> None:
     limiter = AdaptiveRateLimiter(40, min_rate=3, clock=clock)
     for _ in range(10):
         limiter.on_response(429)
-        clock.advance(DECREASE_INTERVAL)
+        clock.advance(WINDOW)
     assert limiter.rate == 3
 
 
@@ -119,10 +145,9 @@ def test_recovers_to_max_over_recovery_seconds(clock: FakeClock) -> None:
     limiter = AdaptiveRateLimiter(41, min_rate=1, recovery_seconds=40, clock=clock)
     for _ in range(10):
         limiter.on_response(429)
-        clock.advance(DECREASE_INTERVAL)
+        clock.advance(WINDOW)
     assert limiter.rate == 1
-    clock.advance(-DECREASE_INTERVAL)
-    limiter.on_response(200)  # sets the reference point for elapsed time
+    limiter.on_response(200)  # one window after the last decrease: the reference point for elapsed time
     rates = []
     for _ in range(40):
         clock.advance(1)
@@ -148,7 +173,10 @@ def test_successes_inside_a_window_add_little(clock: FakeClock) -> None:
     limiter = AdaptiveRateLimiter(31, min_rate=1, recovery_seconds=30, clock=clock)
     limiter.on_response(429)
     assert limiter.rate == 15.5
-    clock.advance(0.1)
+    clock.advance(WINDOW / 2)
+    limiter.on_response(200)
+    assert limiter.rate == 15.5  # no recovery inside the window of the 429
+    clock.advance(WINDOW / 2 + 0.1)
     for _ in range(100):  # many successes in the same instant add nothing
         limiter.on_response(200)
     assert limiter.rate == pytest.approx(15.6)
@@ -181,6 +209,17 @@ async def test_rate_change_retunes_the_running_limiter(clock: FakeClock) -> None
     assert bucket._rate_per_sec == 10
     assert (bucket.max_rate, bucket.time_period) == (5, 0.5)
     assert bucket._level > bucket.max_rate  # the fuller-than-new bucket is the pause after a 429
+
+
+async def test_429_holds_permits_until_the_window_frees(clock: FakeClock) -> None:
+    limiter = AdaptiveRateLimiter(100, clock=clock)
+    bucket = limiter._limiter
+    admit(limiter, clock, 500, 5.0)  # the first admission leaves the window 5 s from now
+    limiter.on_response(429)
+    assert limiter.rate == pytest.approx(45)
+    # The bucket is over-full by ~5 s of leak: nothing is handed out before the window frees a slot.
+    assert bucket._level == pytest.approx(bucket.max_rate + 5.0 * 45, rel=0.01)
+    assert not bucket.has_capacity()
 
 
 async def test_tiny_rate_keeps_a_one_permit_bucket(clock: FakeClock) -> None:

@@ -120,7 +120,7 @@ async def test_does_not_retry_409_subclass() -> None:
 
 async def test_gives_up_after_attempts_and_raises_the_last_error() -> None:
     sleep = FakeSleep()
-    errors: list[BaseException] = [http_error(429), http_error(503), http_error(502)]
+    errors: list[BaseException] = [http_error(500), http_error(503), http_error(502)]
     last = errors[-1]
     op, calls = failing_then(errors)
     with pytest.raises(HttpResponseError) as caught:
@@ -128,6 +128,26 @@ async def test_gives_up_after_attempts_and_raises_the_last_error() -> None:
     assert caught.value is last
     assert calls[0] == 3
     assert len(sleep.delays) == 2
+
+
+async def test_429s_do_not_use_up_attempts() -> None:
+    sleep = FakeSleep()
+    op, calls = failing_then([http_error(429)] * 20 + [http_error(503)])
+    assert await call_with_retry(op, what="backup secret a", attempts=2, sleep=sleep, max_delay=1.0) == "ok"
+    assert calls[0] == 22
+
+
+async def test_429s_give_up_after_throttle_patience() -> None:
+    sleep = FakeSleep()
+    errors: list[BaseException] = [http_error(429) for _ in range(1000)]
+    op, calls = failing_then(errors)
+    with pytest.raises(HttpResponseError) as caught:
+        await call_with_retry(
+            op, what="backup secret a", sleep=sleep, rng=random.Random(3), max_delay=10.0, throttle_patience=60.0
+        )
+    assert caught.value.status_code == 429
+    assert 60.0 <= sum(sleep.delays) < 70.0
+    assert calls[0] < 1000
 
 
 async def test_retries_dropped_connections() -> None:
