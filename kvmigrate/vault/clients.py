@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import ssl
+import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -23,6 +24,7 @@ from azure.core.pipeline.transport import AioHttpTransport
 from azure.keyvault.certificates.aio import CertificateClient
 from azure.keyvault.keys.aio import KeyClient
 from azure.keyvault.secrets.aio import SecretClient
+from yarl import URL
 
 from kvmigrate.errors import UsageError, VaultAddressError
 from kvmigrate.ratelimit import AdaptiveRateLimiter, RateLimitPolicy
@@ -103,6 +105,24 @@ def tls_context(ca_bundle: Path | None) -> ssl.SSLContext:
     return context
 
 
+def env_proxy(url: str) -> tuple[URL | None, aiohttp.BasicAuth | None]:
+    """The proxy ``HTTPS_PROXY``/``NO_PROXY`` choose for the vault at ``url``, and its credentials, if any.
+
+    Read once per vault, because the shared session cannot have aiohttp's ``trust_env``: that re-reads the
+    environment (and ``.netrc``) in a worker thread for every request.
+    """
+    host = urlsplit(url).hostname or ""
+    if urllib.request.proxy_bypass(host):
+        return None, None
+    proxy = urllib.request.getproxies().get("https")
+    if not proxy:
+        return None, None
+    if "://" not in proxy:  # HTTPS_PROXY=host:port, as curl accepts it
+        proxy = f"http://{proxy}"
+    parsed = URL(proxy)
+    return parsed.with_user(None), aiohttp.BasicAuth.from_url(parsed)
+
+
 @dataclass
 class VaultClients:
     """The secret, key and certificate clients of one vault; an async context manager that closes all three.
@@ -148,8 +168,11 @@ def build_clients(
     limiter sees every HTTP attempt: retries, auth probes and pages. Each client gets its own policy instance (a
     policy's ``next`` belongs to one pipeline); the three share the vault's limiter.
     """
+    proxy, proxy_auth = env_proxy(url)
     session = aiohttp.ClientSession(
-        connector=aiohttp.TCPConnector(ssl=tls_context(ca_bundle), limit=512, enable_cleanup_closed=True)
+        connector=aiohttp.TCPConnector(ssl=tls_context(ca_bundle), limit=512, enable_cleanup_closed=True),
+        proxy=proxy,
+        proxy_auth=proxy_auth,
     )
     transport = AioHttpTransport(session=session, session_owner=False)
 

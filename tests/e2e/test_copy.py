@@ -133,12 +133,14 @@ def cli_env(emulator: Emulator) -> dict[str, str]:
     return env
 
 
-def run_cli(emulator: Emulator, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    emulator: Emulator, *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "kvmigrate", *args],
         capture_output=True,
         text=True,
-        env=cli_env(emulator),
+        env=env if env is not None else cli_env(emulator),
         cwd=cwd,
         timeout=300,
     )
