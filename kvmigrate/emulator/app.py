@@ -261,6 +261,9 @@ class Vault:
         if request.path == "/_emulator/stats/reset" and request.method == "POST":
             self.stats.reset()
             return web.json_response({"vault": self.name, **self.stats.snapshot()})
+        if request.path == "/_emulator/throttle/reset" and request.method == "POST":
+            self.throttle.reset()
+            return web.json_response({"vault": self.name})
         if request.path == "/_emulator/settings" and request.method in ("GET", "PATCH"):
             if request.method == "PATCH":
                 changes = await request.json()

@@ -46,6 +46,11 @@ class Throttle:
     general: SlidingWindow
     creates: SlidingWindow
 
+    def reset(self) -> None:
+        """Forget the admitted transactions, as if the vault had been idle for a window (benchmarks start fresh)."""
+        self.general.stamps.clear()
+        self.creates.stamps.clear()
+
     def admit(self, *, is_create: bool) -> float | None:
         """Take one transaction; return None when admitted, else the seconds until the window frees."""
         window = self.creates if is_create else self.general

@@ -183,6 +183,19 @@ async def test_creates_have_their_own_smaller_budget(emulator: Emulator, src: Va
     assert (await src.secrets.get_secret("c0")).value == "v"  # reads still pass
 
 
+async def test_throttle_reset_frees_the_window(emulator: Emulator, src: VaultClients) -> None:
+    vault = emulator.vaults["src"].vault
+    await src.secrets.set_secret("w", "v")
+    vault.settings.rate_limit = 2
+    await src.secrets.get_secret("w")
+    await src.secrets.get_secret("w")
+    with pytest.raises(HttpResponseError) as err:
+        await src.secrets.get_secret("w", retry_total=0)
+    assert err.value.status_code == 429
+    await control(emulator.vaults["src"].url, emulator.ca_file, "throttle/reset", method="POST")
+    assert (await src.secrets.get_secret("w", retry_total=0)).value == "v"
+
+
 async def test_stats_count_operations(emulator: Emulator, src: VaultClients) -> None:
     await control(emulator.vaults["src"].url, emulator.ca_file, "stats/reset", method="POST")
     await src.secrets.set_secret("s", "v")
