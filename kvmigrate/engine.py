@@ -26,7 +26,7 @@ from azure.core.credentials_async import AsyncTokenCredential
 from kvmigrate.endpoints import Endpoints, endpoint_labels
 from kvmigrate.errors import KvmigrateError, ObjectConflictError, WrongSecurityDomainError
 from kvmigrate.inventory import TargetIndex, is_selected
-from kvmigrate.journal import Journal
+from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, ItemState, ObjectRef, ObjectType, Outcome
 from kvmigrate.options import CopyOptions
 from kvmigrate.plan import decide
@@ -41,6 +41,10 @@ _OUTCOME_OF = {
 }
 #: After a purge Key Vault frees the name only seconds later (facts §9): keep retrying a 409 this long.
 PURGE_SETTLE_SECONDS = 60.0
+
+
+#: What the inventory hands a backup worker: the listed object and its journal row as read then (None: new).
+Todo = tuple[Listed, ItemRecord | None]
 
 
 class EngineEvents(Protocol):
@@ -210,7 +214,7 @@ class CopyEngine:
     async def _execute(self) -> None:
         concurrency = self.options.concurrency
         self.index = await TargetIndex.load(self.target, self.options.types)
-        todo: asyncio.Queue[Listed | None] = asyncio.Queue(maxsize=4 * concurrency)
+        todo: asyncio.Queue[Todo | None] = asyncio.Queue(maxsize=4 * concurrency)
         blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None] = asyncio.Queue(maxsize=concurrency)
         try:
             async with asyncio.TaskGroup() as group:
@@ -229,7 +233,7 @@ class CopyEngine:
             raise _first_expected(group_error) from None
 
     # -- stage 1: inventory ----------------------------------------------------------------------------------------
-    async def _produce(self, todo: asyncio.Queue[Listed | None], workers: int) -> None:
+    async def _produce(self, todo: asyncio.Queue[Todo | None], workers: int) -> None:
         try:
             for object_type in self.options.types:
                 async for listed in self.source.list_objects(object_type):
@@ -247,22 +251,23 @@ class CopyEngine:
                         continue
                     if record is None:
                         self.journal.record_pending(ref, ())
-                    await todo.put(listed)
+                    await todo.put((listed, record))
         finally:
             for _ in range(workers):
                 await todo.put(None)
 
     # -- stage 2: decide and back up -------------------------------------------------------------------------------
     async def _backup_worker(
-        self, todo: asyncio.Queue[Listed | None], blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None]
+        self, todo: asyncio.Queue[Todo | None], blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None]
     ) -> None:
-        while (listed := await todo.get()) is not None:
+        while (item := await todo.get()) is not None:
             if self.stop.is_set():
                 continue  # leave it pending: a rerun picks it up
+            listed, record = item
             ref = listed.ref
             versions: tuple[str, ...] = ()
             try:
-                outcome = await self._decide(ref)
+                outcome = await self._decide(ref, record)
                 if outcome is not None:
                     self._finish(ref, outcome)
                     continue
@@ -273,7 +278,10 @@ class CopyEngine:
                     versions = tuple(await self.source.versions(ref))
                 blob = await self._read(ref)
                 log.debug("backed up %s (%d %s)", ref, len(blob), "versions" if self.by_value else "bytes")
-                self.journal.mark(ref, ItemState.BACKED_UP)
+                if record is not None and record.state is ItemState.RESTORING:
+                    # Settled above: the in-flight row may now be written again. Fresh objects skip this commit
+                    # (the blob lives only in memory, so ``backed_up`` would tell a rerun nothing).
+                    self.journal.mark(ref, ItemState.BACKED_UP)
             except NotExportableError as blocked:
                 self._finish(ref, Outcome.BLOCKED, reason=str(blocked))
                 continue
@@ -284,9 +292,11 @@ class CopyEngine:
                 continue
             await blobs.put((listed, blob, versions))
 
-    async def _decide(self, ref: ObjectRef) -> Outcome | None:
-        """Settle what the target already holds (through ``plan.decide``); None means: copy it."""
-        record = self.journal.get(ref)
+    async def _decide(self, ref: ObjectRef, record: ItemRecord | None) -> Outcome | None:
+        """Settle what the target already holds (through ``plan.decide``); None means: copy it.
+
+        ``record`` is the journal's row as the inventory read it (no write has touched the object since).
+        """
         in_flight = record is not None and record.state is ItemState.RESTORING
         key = (ref.type, ref.key)
         if self.by_value and (in_flight or (record is not None and self.journal.version_map(ref))):
@@ -321,7 +331,7 @@ class CopyEngine:
                 return Outcome.CONFLICT_DELETED
             self.index.deleted.discard(key)
             self.index.active.add(key)
-            return await self._decide(ref)
+            return await self._decide(ref, record)
         if action is Action.PURGE_AND_COPY:
             if not await self._gate(f"purge deleted {ref} from the target", lambda: self.target.purge_deleted(ref)):
                 return Outcome.CONFLICT_DELETED

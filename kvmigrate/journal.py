@@ -50,9 +50,10 @@ _S = ItemState
 #: Allowed ``mark`` moves. Final states (done, skipped) never move. ``failed`` can be retried. Blobs are never
 #: kept, so a resumed object is backed up again: ``backed_up`` may be re-marked, and ``restoring`` may go back to
 #: ``pending``/``backed_up`` once resume has found nothing at the target (the write never happened). ``restoring``
-#: cannot be re-marked: an in-flight row must be settled against the target first.
+#: cannot be re-marked: an in-flight row must be settled against the target first. A fresh object goes from
+#: ``pending`` straight to ``restoring`` (the engine journals ``backed_up`` only when it resumes an in-flight row).
 _TRANSITIONS: dict[ItemState, frozenset[ItemState]] = {
-    _S.PENDING: frozenset({_S.PENDING, _S.BACKED_UP, _S.DONE, _S.SKIPPED, _S.FAILED}),
+    _S.PENDING: frozenset({_S.PENDING, _S.BACKED_UP, _S.RESTORING, _S.DONE, _S.SKIPPED, _S.FAILED}),
     _S.BACKED_UP: frozenset({_S.BACKED_UP, _S.RESTORING, _S.DONE, _S.SKIPPED, _S.FAILED}),
     _S.RESTORING: frozenset({_S.DONE, _S.SKIPPED, _S.FAILED, _S.PENDING, _S.BACKED_UP}),
     _S.FAILED: frozenset({_S.PENDING, _S.BACKED_UP, _S.RESTORING, _S.DONE, _S.SKIPPED, _S.FAILED}),

@@ -49,8 +49,10 @@ class ObjectRef:
 class ItemState(StrEnum):
     """Where one object is in a run; the journal stores these.
 
-    ``pending → backed_up → restoring → done``; ``restoring`` is committed before the target write so a crash
-    leaves a row that resume settles by looking at the target. ``skipped`` and ``failed`` are final for a run.
+    ``pending → restoring → done``; ``restoring`` is committed before the target write so a crash leaves a row that
+    resume settles by looking at the target. ``skipped`` and ``failed`` are final for a run. ``backed_up`` is
+    written only when an in-flight row was settled and is about to be written again: a blob is kept only in memory,
+    so a rerun backs the object up again whatever that row says.
     """
 
     PENDING = "pending"
