@@ -26,7 +26,6 @@ BENCH_SETTINGS: dict[str, Any] = {"rate_limit": 4000, "create_rate_limit": 300, 
 #: While seeding: no throttling, no latency.
 SEED_SETTINGS: dict[str, Any] = {"rate_limit": 0, "create_rate_limit": 0, "latency_ms": 0.0}
 #: The emulator's throttle is a sliding 10-second window: a vault is "cold" again this long after its last request.
-WINDOW_SECONDS = 10.0
 LOOPBACK = "127.0.0.1"
 #: Ambient settings that must not reach a benchmark child (real Azure credentials, proxies, CA overrides).
 SCRUB = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "AZURE_PASSWORD",
@@ -73,7 +72,6 @@ class EmulatorProcess:
     start_timeout: float = 90.0
     urls: dict[str, str] = field(default_factory=dict)
     environment: dict[str, str] = field(default_factory=dict)
-    last_used: dict[str, float] = field(default_factory=dict)
     _process: subprocess.Popen[bytes] | None = None
     _log: Any = None
     _ssl: ssl.SSLContext | None = None
@@ -179,22 +177,15 @@ class EmulatorProcess:
             self.control(vault, "stats/reset", method="POST")
 
     def prepare_measured_run(self, vaults: list[str], settings: dict[str, Any] | None = None) -> None:
-        """Benchmark settings on, counters zeroed, and every vault's throttle window drained of earlier traffic.
+        """Benchmark settings on, counters zeroed, and every vault's throttle window emptied of earlier traffic.
 
-        The emulator keeps the timestamps of admitted requests for 10 s; a run started right after another on the
-        same vault would inherit a partly used window, so wait until the last measured run on it is 10 s old.
+        A run started right after another on the same vault would otherwise inherit a partly used 10-second window;
+        emptying it is what waiting 10 s would do, without the wait.
         """
         self.configure(vaults, {**BENCH_SETTINGS, **(settings or {})})
-        last = max((self.last_used.get(v, 0.0) for v in vaults), default=0.0)
-        wait = last + WINDOW_SECONDS + 0.5 - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self.reset_stats(vaults)
-
-    def mark_used(self, vaults: list[str]) -> None:
-        now = time.monotonic()
         for vault in vaults:
-            self.last_used[vault] = now
+            self.control(vault, "throttle/reset", method="POST")
+        self.reset_stats(vaults)
 
     # -- the process as a whole ----------------------------------------------------------------------------------------
     def cpu_seconds(self) -> float:

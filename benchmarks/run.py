@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import report
-from benchmarks.config import ALL_CASES, BenchConfig
+from benchmarks.config import DEFAULT_CASES, BenchConfig
 from benchmarks.emulator import BENCH_SETTINGS, SEED_SETTINGS, EmulatorProcess, clean_environment
 from benchmarks.measure import Child, ChildResult, busy_cpu_seconds, own_cpu_seconds, run_child
 from benchmarks.profile import Recorder, py_spy, summarise
@@ -47,7 +47,7 @@ SOURCES = {"small": "src-small", "large": "src-large", "mixed": "src-mixed", "pl
 #: What-if targets on the small vault: one per variant, up to this many.
 MAX_WHATIF = 8
 TARGETS = {
-    "small": ("kvmigrate", *STRATEGIES, "adaptive", "adaptivefix", "trust", "profile",
+    "small": ("kvmigrate", *STRATEGIES, "adaptive", "trust", "profile",
               *(f"wi{i}" for i in range(MAX_WHATIF))),
     "large": ("kvmigrate", *STRATEGIES, *(f"wi{i}" for i in range(MAX_WHATIF))),
     "mixed": ("kvmigrate", *STRATEGIES),
@@ -56,7 +56,7 @@ TARGETS = {
 #: Operations the emulator charges to the create budget (create_rate_limit) instead of the general one.
 CREATE_OPERATIONS = ("secrets.set", "keys.import", "certificates.import")
 SHORT = {"kvmigrate": "kvm", "sequential-backup": "seq", "sequential-value": "val", "unbounded-gather": "gat",
-         "adaptive": "ada", "adaptivefix": "adafix", "trust": "tru", "profile": "prof", "plan": "plan"}
+         "adaptive": "ada", "trust": "tru", "profile": "prof", "plan": "plan"}
 
 
 def target_vault(size: str, use: str) -> str:
@@ -187,7 +187,6 @@ class Bench:
         emulator_cpu = self.emu.cpu_seconds() - cpu_before
         ours = result.cpu_seconds + emulator_cpu + own_cpu_seconds() - driver_before
         other_cores = max(0.0, busy_cpu_seconds() - machine_before - ours) / result.wall_seconds
-        self.emu.mark_used(vaults)
         stats: dict[str, dict[str, Any]] = {}
         for role, vault in (("source", source), ("target", target)):
             stats[role] = vault_usage(self.emu.stats(vault), *limits[vault])
@@ -393,7 +392,7 @@ def run_cases(bench: Bench) -> None:
         if size in need:
             bench.seed(size)
     bench.startup()
-    if "copy" in cases:  # 1. throughput; sources alternate so each one's window drains while another runs
+    if "copy" in cases:  # 1. throughput
         for size in ("small", "mixed", "large"):
             bench.kvmigrate_copy(run_id=f"kvm-{size}", case="copy", size=size, use="kvmigrate", rps=config.rps)
     if "alternatives" in cases:  # 2. the usual ways, same vaults, same run
@@ -405,10 +404,6 @@ def run_cases(bench: Bench) -> None:
         limit = {"rate_limit": config.adaptive_rate_limit}
         bench.kvmigrate_copy(run_id="adaptive-small", case="adaptive", size="small", use="adaptive",
                              rps=config.adaptive_rps, settings=limit)
-        if "whatif" in cases:  # the same, with the window-aware limiter of benchmarks/whatif.py
-            bench.kvmigrate_copy(run_id="whatif-adaptive-limiter-window", case="whatif", size="small",
-                                 use="adaptivefix", rps=config.adaptive_rps, settings=limit, patches="limiter-window",
-                                 tool="kvmigrate copy + limiter-window (adaptive case)")
     if "cabundle" in cases:  # the other way to trust the emulator's CA, same vault
         other = "ca-bundle" if config.trust == "system" else "system"
         run = bench.kvmigrate_copy(run_id=f"trust-{other}-small", case="trust", size="small", use="trust",
@@ -441,7 +436,7 @@ def run_cases(bench: Bench) -> None:
 
 def main() -> None:
     config = BenchConfig.from_environment()
-    complete = not config.quick and set(config.cases) == set(ALL_CASES)
+    complete = not config.quick and set(DEFAULT_CASES) <= set(config.cases)
     output = Path(os.environ.get("BENCH_OUTPUT") or HERE / "results" / ("latest.json" if complete else "quick.json"))
     info = machine()
     log(f"kvmigrate benchmark: {'quick' if config.quick else 'full'} run, cases {','.join(config.cases)}; "
