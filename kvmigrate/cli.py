@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import json
 import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -21,6 +22,9 @@ from kvmigrate import __version__
 from kvmigrate.errors import KvmigrateError
 from kvmigrate.models import ObjectType
 from kvmigrate.options import DEFAULT_RPS, ConnectionOptions, CopyOptions
+
+if TYPE_CHECKING:
+    from kvmigrate.plan import Plan
 
 F = TypeVar("F", bound=Callable[..., Any])
 EXIT_INTERRUPTED = 130
@@ -159,14 +163,15 @@ def run_or_plan(options: CopyOptions, output: str, *, dry_run: bool) -> None:
         run_engine(options, output)
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write a report file we create (0600), replacing any old one."""
+@contextlib.contextmanager
+def private_file(path: Path) -> Iterator[TextIO]:
+    """Open a report file we create (0600) for writing, replacing any old one."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         os.chmod(path, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+            yield handle
     except OSError as exc:
         raise click.UsageError(f"cannot write {path}: {exc.strerror}") from exc
 
@@ -336,27 +341,37 @@ def run_engine(options: CopyOptions, output: str) -> None:
 
 
 def show_plan(options: CopyOptions, output: str, output_file: Path | None = None) -> None:
+    """Build the plan, then stream it out: a plan of 100,000 objects is never held as one document."""
     from kvmigrate.planner import build_plan
-    from kvmigrate.report import plan_json, plan_markdown, print_plan
+    from kvmigrate.report import print_plan
 
     plan = run_until_signal(lambda stop: build_plan(options))
-    if output == "json":
-        text = plan_json(plan)
-    elif output == "markdown":
-        text = plan_markdown(plan)
+    if output_file is not None:
+        with private_file(output_file) as handle:
+            write_plan(handle, plan, output)
+        click.echo(f"plan written to {output_file}", err=True)
+    elif output == "table":
+        print_plan(Console(), plan)
     else:
-        if output_file is None:
-            print_plan(Console(), plan)
-            return
+        write_plan(sys.stdout, plan, output)
+        if output == "json":
+            sys.stdout.write("\n")  # as click.echo added; a file keeps exactly what json.dumps wrote
+        sys.stdout.flush()
+
+
+def write_plan(out: TextIO, plan: Plan, output: str) -> None:
+    """Write the plan to ``out`` as JSON or Markdown piece by piece, or as the tables (140 columns, no colour)."""
+    from kvmigrate.report import print_plan, write_plan_json, write_plan_markdown
+
+    if output == "json":
+        write_plan_json(out, plan)
+    elif output == "markdown":
+        write_plan_markdown(out, plan)
+    else:
         console = Console(record=True, width=140)
         with console.capture():
             print_plan(console, plan)
-        text = console.export_text()
-    if output_file is not None:
-        write_private(output_file, text)
-        click.echo(f"plan written to {output_file}", err=True)
-    else:
-        click.echo(text, nl=not text.endswith("\n"))
+        out.write(console.export_text())
 
 
 @main.command()

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from collections.abc import Iterator
+from itertools import islice
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.table import Table
 
 from kvmigrate.archive import Archive
 from kvmigrate.engine import RunSummary
+from kvmigrate.models import Action
 from kvmigrate.options import ALL_TYPES
 from kvmigrate.plan import Plan
 from kvmigrate.verify import VerifyReport
@@ -58,12 +61,42 @@ def print_summary(console: Console, summary: RunSummary) -> None:
     )
 
 
-def plan_json(plan: Plan) -> str:
-    return json.dumps(plan.as_dict(), indent=2)
+#: ``json.dumps(..., indent=2)`` builds a new encoder per call; one item is encoded 100,000 times in a large plan.
+_INDENTED = json.JSONEncoder(indent=2)
 
 
-def plan_markdown(plan: Plan) -> str:
-    """A report fit to paste into a change ticket: summary, warnings, then every object."""
+def write_plan_json(out: TextIO, plan: Plan) -> None:
+    """Write ``json.dumps(plan.as_dict(), indent=2)`` to ``out`` one item at a time (no trailing newline).
+
+    Built whole, the document of a 100,000-object plan (a dict per item, then one string) cost about 110 MB on top
+    of the plan itself; streamed, it costs one item's text. The bytes are the same.
+    """
+    out.write(f'{{\n  "source": {json.dumps(plan.source)},\n  "target": {json.dumps(plan.target)},\n  "items": ')
+    _write_json_list(out, (item.as_dict() for item in plan.items))
+    out.write(',\n  "blocked": ')
+    _write_json_list(out, (item.as_dict() for item in plan.blocked()))
+    out.write(',\n  "summary": ')
+    out.write(_nested(_INDENTED.encode(plan.summary()), depth=1))
+    out.write("\n}")
+
+
+def _write_json_list(out: TextIO, values: Iterator[Any]) -> None:
+    """A list that is a value of the top-level object, element by element, as ``indent=2`` lays it out."""
+    opening = "[\n    "
+    for value in values:
+        out.write(opening)
+        out.write(_nested(_INDENTED.encode(value), depth=2))
+        opening = ",\n    "
+    out.write("[]" if opening == "[\n    " else "\n  ]")
+
+
+def _nested(text: str, *, depth: int) -> str:
+    """Indent an ``indent=2`` document to sit ``depth`` levels deep (JSON strings never hold a raw newline)."""
+    return text.replace("\n", "\n" + "  " * depth)
+
+
+def write_plan_markdown(out: TextIO, plan: Plan) -> None:
+    """A report fit to paste into a change ticket: summary, warnings, then every object (written line by line)."""
     summary = plan.summary()
     lines = [
         f"# kvmigrate plan: `{plan.source}` → `{plan.target}`",
@@ -86,13 +119,13 @@ def plan_markdown(plan: Plan) -> str:
         "| type | name | versions | enabled | action | reason |",
         "|---|---|---:|---|---|---|",
     ]
+    out.writelines(f"{line}\n" for line in lines)
     for item in plan.items:
-        lines.append(
+        out.write(
             f"| {item.type} | `{item.name}` | {'' if item.versions is None else item.versions} | "
             f"{'' if item.enabled is None else str(item.enabled).lower()} | {item.action.value} | "
-            f"{item.reason} |"
+            f"{item.reason} |\n"
         )
-    return "\n".join(lines) + "\n"
 
 
 def print_plan(console: Console, plan: Plan, *, limit: int = 200) -> None:
@@ -102,7 +135,7 @@ def print_plan(console: Console, plan: Plan, *, limit: int = 200) -> None:
     table = Table()
     for column in ("type", "name", "versions", "enabled", "action", "reason"):
         table.add_column(column, overflow="fold")
-    shown = [i for i in plan.items if i.action.value != "copy"][:limit] or plan.items[:limit]
+    shown = list(islice((i for i in plan.items if i.action is not Action.COPY), limit)) or plan.items[:limit]
     for item in shown:
         table.add_row(
             item.type,
