@@ -10,6 +10,7 @@ opaque and integrity-protected: any changed byte fails to decrypt.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import os
 import uuid
@@ -39,14 +40,24 @@ def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+# Pure functions of the subscription and geography: derive each pair's values once, not once per backup and restore.
+@functools.lru_cache(maxsize=64)
 def world_key_id(subscription: str, geography: str) -> str:
     """The JWE ``kid`` of a subscription and geography: the same in every vault of that pair."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"kvmigrate-emulator:{subscription.lower()}:{geography.lower()}"))
 
 
+@functools.lru_cache(maxsize=64)
 def _kek(subscription: str, geography: str) -> bytes:
     info = f"{subscription.lower()}|{geography.lower()}".encode()
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=_ROOT, info=info).derive(_ROOT)
+
+
+@functools.lru_cache(maxsize=64)
+def _protected_header(subscription: str, geography: str) -> str:
+    """The JWE protected header of a blob sealed for ``subscription``/``geography`` (the same for every blob)."""
+    header = {"kid": world_key_id(subscription, geography), "alg": "A256KW", "enc": "A256GCM", "zip": "DEF"}
+    return _b64(json.dumps(header, separators=(",", ":")).encode())
 
 
 def malformed() -> KeyVaultError:
@@ -56,8 +67,7 @@ def malformed() -> KeyVaultError:
 
 def seal(kind: str, payload: dict[str, Any], *, subscription: str, geography: str) -> bytes:
     """Encrypt one object's backup (every version) into a blob bound to ``subscription`` and ``geography``."""
-    header = {"kid": world_key_id(subscription, geography), "alg": "A256KW", "enc": "A256GCM", "zip": "DEF"}
-    protected = _b64(json.dumps(header, separators=(",", ":")).encode())
+    protected = _protected_header(subscription, geography)
     cek = AESGCM.generate_key(bit_length=256)
     iv = os.urandom(12)
     plaintext = zlib.compress(json.dumps({"kind": kind, **payload}, separators=(",", ":")).encode())

@@ -9,17 +9,21 @@ right after a purge gets 409.
 
 from __future__ import annotations
 
+import bisect
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from kvmigrate.emulator.errors import KeyVaultError, bad_parameter, not_found
 
 NAME_RULE = re.compile(r"^[0-9a-zA-Z-]{1,127}$")
 MAX_TAGS = 15
+_V = TypeVar("_V")
+_D = TypeVar("_D")
+_MISSING: Any = object()
 
 
 def new_version_id() -> str:
@@ -46,6 +50,83 @@ def check_tags(tags: Any, *, max_len: int) -> dict[str, str] | None:
         if len(k) > max_len or len(v) > max_len:
             raise bad_parameter(f"Tag names and values are limited to {max_len} characters.")
     return dict(tags)
+
+
+def list_key(key: str) -> str:
+    """The order of a listing: Key Vault sorts by the upper-cased name, which is also what a page marker holds."""
+    return key.upper()
+
+
+class NameIndex(dict[str, _V]):
+    """A dict of lower-cased names that also keeps its keys in listing order, so a page costs O(page + log n).
+
+    Every way of adding or removing a key keeps ``_order`` in step (``insort`` and a bisect lookup), so code that
+    writes ``store.active[...]`` or ``store.deleted.pop(...)`` directly stays correct.
+    """
+
+    def __init__(self, items: Iterable[tuple[str, _V]] = ()) -> None:
+        super().__init__()
+        self._order: list[str] = []
+        for key, value in items:
+            self[key] = value
+
+    def __setitem__(self, key: str, value: _V) -> None:
+        if key not in self:
+            bisect.insort_right(self._order, key, key=list_key)
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._unorder(key)
+
+    @overload
+    def pop(self, key: str) -> _V: ...
+    @overload
+    def pop(self, key: str, default: _V | _D) -> _V | _D: ...
+    def pop(self, key: str, default: Any = _MISSING) -> Any:
+        if key in self:
+            value = super().pop(key)
+            self._unorder(key)
+            return value
+        if default is _MISSING:
+            raise KeyError(key)
+        return default
+
+    def popitem(self) -> tuple[str, _V]:
+        key, value = super().popitem()
+        self._unorder(key)
+        return key, value
+
+    def setdefault(self, key: str, default: _V) -> _V:
+        if key not in self:
+            self[key] = default
+        return self[key]
+
+    def update(self, *args: Any, **kwargs: _V) -> None:
+        for key, value in dict(*args, **kwargs).items():
+            self[key] = value
+
+    def __ior__(self, other: Any) -> NameIndex[_V]:  # type: ignore[override,misc]
+        self.update(other)
+        return self
+
+    def clear(self) -> None:
+        super().clear()
+        self._order.clear()
+
+    def _unorder(self, key: str) -> None:
+        start = bisect.bisect_left(self._order, list_key(key), key=list_key)
+        del self._order[self._order.index(key, start)]
+
+    def ordered(self) -> list[_V]:
+        """Every value in listing order."""
+        return [self[key] for key in self._order]
+
+    def after(self, marker: str) -> Iterator[_V]:
+        """Values whose listing key sorts after ``marker``, in order; stop iterating before the index changes."""
+        order = self._order
+        for position in range(bisect.bisect_right(order, marker, key=list_key), len(order)):
+            yield self[order[position]]
 
 
 @dataclass
@@ -142,8 +223,8 @@ class Collection:
     delay: Callable[[], float]
     retention_days: Callable[[], int]
     clock: Callable[[], float] = time.monotonic
-    active: dict[str, Item] = field(default_factory=dict)
-    deleted: dict[str, Deleted] = field(default_factory=dict)
+    active: NameIndex[Item] = field(default_factory=NameIndex)
+    deleted: NameIndex[Deleted] = field(default_factory=NameIndex)
     recovering: dict[str, tuple[Item, float]] = field(default_factory=dict)
     purging: dict[str, float] = field(default_factory=dict)
 
@@ -171,7 +252,17 @@ class Collection:
 
     def listing(self) -> list[Item]:
         self._settle()
-        return sorted(self.active.values(), key=lambda item: item.name.upper())
+        return self.active.ordered()
+
+    def listing_after(self, marker: str, limit: int) -> list[Item]:
+        """At most ``limit`` active objects that sort after ``marker`` (a page and its look-ahead), in listing order."""
+        self._settle()
+        found: list[Item] = []
+        for item in self.active.after(marker):
+            if len(found) >= limit:
+                break
+            found.append(item)
+        return found
 
     def check_writable(self, name: str) -> None:
         """Refuse a write to a name that is deleted, being deleted or being purged (facts §9, §10)."""
@@ -244,8 +335,18 @@ class Collection:
 
     def deleted_listing(self) -> list[Deleted]:
         now = self.clock()
-        visible = [entry for entry in self.deleted.values() if entry.visible_at <= now]
-        return sorted(visible, key=lambda entry: entry.item.name.upper())
+        return [entry for entry in self.deleted.ordered() if entry.visible_at <= now]
+
+    def deleted_after(self, marker: str, limit: int) -> list[Deleted]:
+        """At most ``limit`` visible deleted objects that sort after ``marker``; still-hidden ones are stepped over."""
+        now = self.clock()
+        found: list[Deleted] = []
+        for entry in self.deleted.after(marker):
+            if len(found) >= limit:
+                break
+            if entry.visible_at <= now:
+                found.append(entry)
+        return found
 
     def recover(self, name: str) -> Item:
         entry = self.get_deleted(name)
