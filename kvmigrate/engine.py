@@ -243,7 +243,8 @@ class CopyEngine:
                     if listed.managed or not is_selected(ref.name, self.options.include, self.options.exclude):
                         continue  # managed keys/secrets travel inside their certificate's backup
                     self.events.on_listed(ref)
-                    record = self.journal.get(ref)
+                    # A new journal has no rows: skip a read per object (names are unique within a type).
+                    record = self.journal.get(ref) if self.journal.is_resumed else None
                     if record is not None and record.state.is_final:
                         self.summary.previously_done += 1
                         self.summary.count(ref, "previously-done")
