@@ -222,6 +222,21 @@ async def test_429_holds_permits_until_the_window_frees(clock: FakeClock) -> Non
     assert not bucket.has_capacity()
 
 
+async def test_a_later_429_in_the_window_holds_until_its_oldest_admission_leaves(clock: FakeClock) -> None:
+    limiter = AdaptiveRateLimiter(100, clock=clock)
+    bucket = limiter._limiter
+    admit(limiter, clock, 500, 5.0)
+    limiter.on_response(429)  # the decrease
+    clock.advance(2.0)  # the hold is over (we skip it); the window still holds all 500
+    admit(limiter, clock, 20, 0.5)  # now 7.5 s: the oldest admission (at 0.01 s) leaves the window in 2.51 s
+    bucket._level = 0.0
+    limiter.on_response(429)  # the window is full again, 2.5 s after the decrease: no second decrease...
+    assert limiter.rate == pytest.approx(45)
+    # ...but no permit either until that oldest admission leaves and frees the next slot.
+    assert bucket._level == pytest.approx(bucket.max_rate + 2.51 * 45, rel=0.01)
+    assert not bucket.has_capacity()
+
+
 async def test_tiny_rate_keeps_a_one_permit_bucket(clock: FakeClock) -> None:
     limiter = AdaptiveRateLimiter(0.25, clock=clock)
     bucket = limiter._limiter
