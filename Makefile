@@ -29,6 +29,7 @@ demo: install
 # py-spy (the profiler of case 5) goes into .venv only, never into pyproject.toml.
 bench: install
 	test -x $(BIN)/py-spy || $(BIN)/python -m pip install --quiet --disable-pip-version-check py-spy
+	$(BIN)/python -m compileall -q kvmigrate benchmarks  # as pip does on install: start-up then reads, never compiles
 	$(BIN)/python -m benchmarks.run
 
 soak: install

@@ -32,7 +32,7 @@ class BenchConfig:
     n_small: int  # BENCH_N_SMALL: single-version secrets of the "small" vault (2,000)
     n_large: int  # BENCH_N_LARGE: single-version secrets of the "large" vault (20,000)
     plan_n: int  # BENCH_PLAN_N: objects planned in the scale case (100,000)
-    sample: int  # BENCH_SAMPLE: objects the sequential alternatives run on a large vault, then extrapolated (500)
+    sample: int  # BENCH_SAMPLE: objects a sampled sequential alternative runs on, then extrapolated (250)
     rps: float  # BENCH_RPS: kvmigrate --rps in the throughput cases (400 = 4,000 per 10 s)
     adaptive_rate_limit: int  # BENCH_ADAPTIVE_RATE_LIMIT: the server's limit per 10 s in the adaptive case (1,000)
     adaptive_rps: float  # BENCH_ADAPTIVE_RPS: kvmigrate --rps in the adaptive case (400)
@@ -61,7 +61,7 @@ class BenchConfig:
         mixed = MixedShape(single=100, multi=10, rsa_keys=4, ec_keys=4, certificates=2) if quick else MixedShape()
         return cls(quick=quick, n_small=n_small, n_large=_int("BENCH_N_LARGE", 2000 if quick else 20000),
                    plan_n=_int("BENCH_PLAN_N", 5000 if quick else 100_000),
-                   sample=_int("BENCH_SAMPLE", 100 if quick else 500), rps=_float("BENCH_RPS", 400.0),
+                   sample=_int("BENCH_SAMPLE", 100 if quick else 250), rps=_float("BENCH_RPS", 400.0),
                    adaptive_rate_limit=_int("BENCH_ADAPTIVE_RATE_LIMIT", 1000),
                    adaptive_rps=_float("BENCH_ADAPTIVE_RPS", 400.0),
                    trust=trust, cases=cases, mixed=mixed, whatif=whatif,

@@ -18,10 +18,8 @@ limiter in kvmigrate/ratelimit.py); benchmarks/README.md keeps what they measure
 
 from __future__ import annotations
 
-import contextlib
 import os
 import sys
-from collections.abc import Iterator
 from typing import Any
 
 PATCHES = ("none", "journal-nondurable", "journal-off", "limiter-no-burst")
@@ -41,14 +39,12 @@ def apply(patches: set[str]) -> None:
             journal.Journal.record_pending = lambda self, ref, versions: None  # type: ignore[method-assign]
             journal.Journal.mark = lambda self, ref, state, **kw: None  # type: ignore[method-assign]
         else:
-            transaction = journal.Journal._transaction.__wrapped__  # type: ignore[attr-defined]
+            write = journal.Journal._write
 
-            @contextlib.contextmanager
-            def relaxed(self: Any, *, durable: bool = False) -> Iterator[Any]:
-                with contextlib.contextmanager(transaction)(self, durable=False) as connection:
-                    yield connection
+            def relaxed(self: Any, sql: str, parameters: Any, *, durable: bool = False) -> Any:
+                return write(self, sql, parameters)
 
-            journal.Journal._transaction = relaxed  # type: ignore[method-assign]
+            journal.Journal._write = relaxed  # type: ignore[method-assign]
 
 
 def patch_no_burst() -> None:
