@@ -5,7 +5,8 @@ changes kvmigrate's files; each patch stands in for a fix suggested in benchmark
 "this fix would take the ratio from A to B" with numbers from the same run:
 
 * ``none``: no patch (the baseline, run next to the others).
-* ``journal-nondurable``: the ``restoring`` commit without fsync (an upper bound of batching those fsyncs).
+* ``journal-nondurable``: the ``restoring`` commit without any fsync (what the group commit of those fsyncs
+  still costs).
 * ``journal-off``: journal calls do nothing (the upper bound of moving the journal off the event loop entirely).
 * ``limiter-no-burst``: the limiter's bucket starts full, so the first second is paced like the rest. aiolimiter
   starts empty and hands out ``BURST_SECONDS x rps`` permits at once; at ``--rps`` equal to the vault's limit the
@@ -35,16 +36,25 @@ def apply(patches: set[str]) -> None:
         from kvmigrate import journal
 
         if "journal-off" in patches:
+
+            async def nothing(self: Any, ref: Any) -> None:
+                return None
+
             journal.Journal.get = lambda self, ref: None  # type: ignore[method-assign, assignment]
             journal.Journal.record_pending = lambda self, ref, versions: None  # type: ignore[method-assign]
             journal.Journal.mark = lambda self, ref, state, **kw: None  # type: ignore[method-assign]
+            journal.Journal.mark_restoring = nothing  # type: ignore[method-assign]
         else:
             write = journal.Journal._write
 
             def relaxed(self: Any, sql: str, parameters: Any, *, durable: bool = False) -> Any:
                 return write(self, sql, parameters)
 
+            async def no_flush(self: Any) -> None:
+                return None
+
             journal.Journal._write = relaxed  # type: ignore[method-assign]
+            journal._WalSync.flush = no_flush  # type: ignore[method-assign]
 
 
 def patch_no_burst() -> None:

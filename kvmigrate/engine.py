@@ -347,7 +347,7 @@ class CopyEngine:
             listed, blob, versions = entry
             ref = listed.ref
             try:
-                self.journal.mark(ref, ItemState.RESTORING)
+                await self.journal.mark_restoring(ref)
                 try:
                     await self._write(ref, blob, versions, listed.enabled)
                 except WrongSecurityDomainError:

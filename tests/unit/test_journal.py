@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import stat
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from kvmigrate import journal as journal_module
 from kvmigrate.journal import SCHEMA_VERSION, ItemRecord, Journal, JournalError
 from kvmigrate.models import ItemState, ObjectRef, ObjectType, Outcome
 
@@ -272,6 +275,83 @@ def test_failed_survives_reopen_and_is_listed(path: Path) -> None:
         failed = list(journal.items(S.FAILED))
         assert [record.ref for record in failed] == [secret("a")]
         journal.mark(secret("a"), S.PENDING)
+
+
+# durability of ``restoring``: group commit
+
+
+def count_fsyncs(monkeypatch: pytest.MonkeyPatch, *, delay: float = 0.0) -> list[tuple[str, float, float]]:
+    """Record each fsync the journal makes (file, start, end); ``delay`` keeps it running that long."""
+    calls: list[tuple[str, float, float]] = []
+    real = journal_module._fsync
+
+    def recording(target: Path) -> None:
+        start = time.monotonic()
+        time.sleep(delay)
+        real(target)
+        calls.append((Path(target).name, start, time.monotonic()))
+
+    monkeypatch.setattr(journal_module, "_fsync", recording)
+    return calls
+
+
+async def test_concurrent_restoring_commits_share_one_fsync_of_the_wal(
+    journal: Journal, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_fsyncs(monkeypatch)
+    refs = [secret(f"s{index}") for index in range(20)]
+    for ref in refs:
+        journal.record_pending(ref, ())
+    await asyncio.gather(*(journal.mark_restoring(ref) for ref in refs))
+    assert [name for name, _, _ in calls] == [path.name + "-wal"]  # 20 commits, one fsync after all of them
+    assert journal.counts()["restoring"] == 20
+
+
+async def test_a_commit_made_during_a_sync_waits_for_the_next_one(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = count_fsyncs(monkeypatch, delay=0.2)
+    first, second = secret("first"), secret("second")
+    for ref in (first, second):
+        journal.record_pending(ref, ())
+    earlier = asyncio.ensure_future(journal.mark_restoring(first))
+    await asyncio.sleep(0.05)  # the first sync is now running in its thread
+    committed_at = time.monotonic()
+    await journal.mark_restoring(second)
+    returned_at = time.monotonic()
+    await earlier
+    assert len(calls) == 2
+    (_, _, first_end), (_, second_start, second_end) = calls
+    assert second_start >= first_end and second_start >= committed_at  # a sync begun after the commit covers it
+    assert returned_at >= second_end
+
+
+async def test_a_failed_sync_is_a_journal_error_naming_the_file(
+    journal: Journal, path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(target: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(journal_module, "_fsync", full_disk)
+    ref = secret("a")
+    journal.record_pending(ref, ())
+    with pytest.raises(
+        JournalError, match=f"cannot sync journal {path} to disk: No space left on device; check the disk"
+    ):
+        await journal.mark_restoring(ref)
+
+
+async def test_restoring_is_journaled_before_it_returns_even_without_wal(
+    journal: Journal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(journal, "_wal_sync", None)  # as on a file system that refuses WAL
+    calls = count_fsyncs(monkeypatch)
+    ref = secret("a")
+    journal.record_pending(ref, ())
+    await journal.mark_restoring(ref)
+    assert calls == []  # synchronous=FULL made that commit durable by itself
+    record = journal.get(ref)
+    assert record is not None and record.state is S.RESTORING
 
 
 def test_record_pending_updates_versions_but_keeps_state(journal: Journal) -> None:
