@@ -560,7 +560,10 @@ class _WalSync:
 
 def _fsync(path: Path) -> None:
     """fsync ``path`` through a descriptor of our own (SQLite's are not reachable); the kernel syncs the file."""
-    descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return  # the journal was closed: SQLite checkpointed the WAL into the database, synced it and removed it
     try:
         os.fsync(descriptor)
     finally:

@@ -92,6 +92,11 @@ def _describe(exc: BaseException) -> str:
     return type(exc).__name__
 
 
+#: One generator for every call: a ``random.Random()`` per call seeds itself from os.urandom, which showed up in the
+#: profile of a copy (every SDK call goes through here, and almost none is retried).
+_JITTER = random.Random()
+
+
 async def call_with_retry(
     op: Callable[[], Awaitable[T]],
     *,
@@ -117,7 +122,7 @@ async def call_with_retry(
     """
     if attempts < 1:
         raise ValueError(f"attempts must be at least 1, got {attempts!r}")
-    chooser = rng if rng is not None else random.Random()
+    chooser = rng if rng is not None else _JITTER
     attempt = failures = 0
     throttled_wait = 0.0
     while True:
