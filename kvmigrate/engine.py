@@ -374,11 +374,34 @@ class CopyEngine:
         return await self.source.backup(ref)
 
     async def _write(self, ref: ObjectRef, payload: Any, versions: tuple[str, ...], enabled: bool | None) -> None:
-        if isinstance(payload, ValuePayload):
-            assert self.ends.value_sink is not None
-            await self.ends.value_sink.restore(ref, payload, resuming=(ref.type, ref.key) in self.resuming)
-        else:
-            await self._restore(ref, payload, versions, enabled)
+        """Stage 3's write: restore a blob, or (value mode) write the versions the target lacks.
+
+        A 409 right after this run purged the name is Key Vault still finishing the purge ("currently being deleted
+        ... retry later"): wait for it, up to ``PURGE_SETTLE_SECONDS``. Retrying value mode is safe, since its sink
+        skips versions the journal has mapped.
+        """
+        deadline = time.monotonic() + PURGE_SETTLE_SECONDS
+        just_purged = (ref.type, ref.key) in self.purged
+        while True:
+            try:
+                if isinstance(payload, ValuePayload):
+                    assert self.ends.value_sink is not None
+                    await self.ends.value_sink.restore(ref, payload, resuming=(ref.type, ref.key) in self.resuming)
+                else:
+                    await self.target.restore(ref, payload, versions=versions, enabled=enabled)
+                return
+            except ObjectConflictError:
+                if not isinstance(payload, ValuePayload) and await self._restored_already(ref):
+                    return
+                if just_purged and time.monotonic() < deadline:
+                    await asyncio.sleep(2.0)
+                    continue
+                raise
+
+    async def _restored_already(self, ref: ObjectRef) -> bool:
+        """After a 409 on restore: did an earlier attempt, whose answer was lost, restore exactly these versions?"""
+        target_versions = await self.target.versions(ref)
+        return bool(target_versions) and target_versions == await self.source.versions(ref)
 
     def _switch_to_values(self) -> None:
         """Auto mode: the target refused a blob for its subscription/geography; move the rest by value."""
@@ -390,23 +413,6 @@ class CopyEngine:
             )
             log.warning("%s", note)
             self.summary.notes.append(note)
-
-    async def _restore(self, ref: ObjectRef, blob: bytes, versions: tuple[str, ...], enabled: bool | None) -> None:
-        deadline = time.monotonic() + PURGE_SETTLE_SECONDS
-        just_purged = (ref.type, ref.key) in self.purged
-        while True:
-            try:
-                await self.target.restore(ref, blob, versions=versions, enabled=enabled)
-                return
-            except ObjectConflictError:
-                # Either an earlier attempt whose answer was lost already restored it, or a purge is settling.
-                target_versions = await self.target.versions(ref)
-                if target_versions and target_versions == await self.source.versions(ref):
-                    return
-                if just_purged and time.monotonic() < deadline:
-                    await asyncio.sleep(2.0)
-                    continue
-                raise
 
     # -- bookkeeping ----------------------------------------------------------------------------------------------
     async def _gate(self, description: str, action: Callable[[], Awaitable[None]]) -> bool:

@@ -162,6 +162,22 @@ async def test_resume_of_an_object_the_target_never_received(
     assert len([p async for p in far.secrets.list_properties_of_secret_versions("none-0000")]) == 2
 
 
+async def test_purge_deleted_waits_for_the_purge_then_writes_every_version(
+    emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
+) -> None:
+    """A soft-deleted name in the target, ``--purge-deleted``: the first write meets 409 "being deleted"."""
+    await seed_secrets(src, 1, prefix="gone", versions=3)
+    await far.secrets.set_secret("gone-0000", "someone else's, deleted")
+    await far.secrets.delete_secret("gone-0000", _polling_interval=0.05)
+    summary = await CopyEngine(
+        options(emulator, tmp_path, state=tmp_path / "purge.db", types=(ObjectType.SECRET,), purge_deleted=True)
+    ).run()
+    assert summary.failed == 0 and summary.copied == 1, summary.failures
+    written = [p async for p in far.secrets.list_properties_of_secret_versions("gone-0000")]
+    assert len(written) == 3  # the source's versions only: the deleted one was purged, none written twice
+    assert (await far.secrets.get_secret("gone-0000")).value == "value-gone-0000-2"
+
+
 async def test_sigkill_and_resume_creates_no_duplicates(
     emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
 ) -> None:
