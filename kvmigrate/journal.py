@@ -156,7 +156,8 @@ class Journal:
     """The SQLite journal of one run (``copy``/``backup``/``restore`` from one source to one target).
 
     Why sync methods in an async tool: every call is one short local transaction, the engine is the only writer and
-    runs in one event-loop thread, and a thread hop per call would cost more than the call.
+    runs in one event-loop thread, and a thread hop per call would cost more than the call. The exception is
+    ``mark_restoring``, which awaits the shared fsync that makes its row durable.
     """
 
     def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
