@@ -24,7 +24,7 @@ from typing import Any, Protocol
 from azure.core.credentials_async import AsyncTokenCredential
 
 from kvmigrate.endpoints import Endpoints, endpoint_labels
-from kvmigrate.errors import KvmigrateError, ObjectConflictError, WrongSecurityDomainError
+from kvmigrate.errors import KvmigrateError, ObjectConflictError, WrongSecurityDomainError, first_expected
 from kvmigrate.inventory import TargetIndex, is_selected
 from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, ItemState, ObjectRef, ObjectType, Outcome
@@ -167,6 +167,8 @@ class CopyEngine:
             latest_only=options.latest_only,
         )
         self.by_value = options.mode == "value"  # auto mode turns it on when the target refuses blobs
+        self.index = TargetIndex()
+        self.index_loaded = asyncio.Event()  # decisions wait for the target's names; the source listing does not
         self.limiters = self.ends.limiters
 
     async def run(self) -> RunSummary:
@@ -213,11 +215,12 @@ class CopyEngine:
 
     async def _execute(self) -> None:
         concurrency = self.options.concurrency
-        self.index = await TargetIndex.load(self.target, self.options.types)
         todo: asyncio.Queue[Todo | None] = asyncio.Queue(maxsize=4 * concurrency)
         blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None] = asyncio.Queue(maxsize=concurrency)
         try:
             async with asyncio.TaskGroup() as group:
+                # The source listing starts while the target's names load: only decisions wait for them.
+                group.create_task(self._load_index())
                 group.create_task(self._produce(todo, concurrency))
                 backups = [group.create_task(self._backup_worker(todo, blobs)) for _ in range(concurrency)]
                 for _ in range(concurrency):
@@ -230,9 +233,13 @@ class CopyEngine:
 
                 group.create_task(close_blobs())
         except BaseExceptionGroup as group_error:
-            raise _first_expected(group_error) from None
+            raise first_expected(group_error) from None
 
     # -- stage 1: inventory ----------------------------------------------------------------------------------------
+    async def _load_index(self) -> None:
+        self.index = await TargetIndex.load(self.target, self.options.types)
+        self.index_loaded.set()
+
     async def _produce(self, todo: asyncio.Queue[Todo | None], workers: int) -> None:
         try:
             for object_type in self.options.types:
@@ -261,6 +268,7 @@ class CopyEngine:
     async def _backup_worker(
         self, todo: asyncio.Queue[Todo | None], blobs: asyncio.Queue[tuple[Listed, bytes, tuple[str, ...]] | None]
     ) -> None:
+        await self.index_loaded.wait()
         while (item := await todo.get()) is not None:
             if self.stop.is_set():
                 continue  # leave it pending: a rerun picks it up
@@ -459,21 +467,3 @@ class CopyEngine:
 
 async def _nothing() -> None:
     """The write of a dry run's "copy" decision is the whole backup → restore; the gate needs an action."""
-
-
-def _first_expected(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The error to surface from a failed task group: ours first, then cancellation, then anything."""
-    leaves: list[BaseException] = []
-
-    def walk(error: BaseException) -> None:
-        if isinstance(error, BaseExceptionGroup):
-            for inner in error.exceptions:
-                walk(inner)
-        else:
-            leaves.append(error)
-
-    walk(group)
-    for leaf in leaves:
-        if isinstance(leaf, KvmigrateError):
-            return leaf
-    return leaves[0]

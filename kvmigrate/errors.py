@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import socket
 import ssl
+from typing import Any
 
 from azure.core.exceptions import (
     AzureError,
@@ -227,3 +228,21 @@ def from_azure(exc: AzureError, *, vault: str, operation: str, subject: str) -> 
 
 def _first_line(text: str | None) -> str:
     return (text or "").strip().splitlines()[0] if (text or "").strip() else "no details"
+
+
+def first_expected(group: BaseExceptionGroup[Any]) -> BaseException:
+    """The error to surface from a failed task group: ours first, then cancellation, then anything."""
+    leaves: list[BaseException] = []
+
+    def walk(error: BaseException) -> None:
+        if isinstance(error, BaseExceptionGroup):
+            for inner in error.exceptions:
+                walk(inner)
+        else:
+            leaves.append(error)
+
+    walk(group)
+    for leaf in leaves:
+        if isinstance(leaf, KvmigrateError):
+            return leaf
+    return leaves[0]
