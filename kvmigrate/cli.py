@@ -100,7 +100,8 @@ def decision_options(command: F) -> F:
             default=DEFAULT_RPS,
             show_default=True,
             help="HTTP attempts per second per vault, retries and auth challenges included. Key Vault "
-            "allows 4,000 per 10 s; on 429 the rate halves and recovers gradually.",
+            "allows 4,000 per 10 s; on a 429 the rate drops to what the vault admitted over the last 10 s (halves if "
+            "nothing) and recovers gradually.",
         ),
         click.option(
             "--on-conflict",
