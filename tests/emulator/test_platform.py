@@ -255,6 +255,26 @@ async def test_vault_reachable_under_a_real_vault_name(tmp_path: Path, monkeypat
         await writer.wait_closed()
 
 
+BACKUP_IN_A_RESTORE_IN_B = """
+import asyncio, sys
+from azure.identity.aio import DefaultAzureCredential
+from azure.keyvault.secrets.aio import SecretClient
+
+async def main(a, b):
+    async with DefaultAzureCredential() as credential:
+        # verify_challenge_resource=False: the emulator is on 127.0.0.1, not *.vault.azure.net
+        async with SecretClient(a, credential, verify_challenge_resource=False) as source, SecretClient(
+            b, credential, verify_challenge_resource=False
+        ) as target:
+            await source.set_secret("carried", "carried-0")
+            blob = await source.backup_secret("carried")
+            restored = await target.restore_secret_backup(blob)
+            print("restored", (await target.get_secret(restored.name)).value)
+
+asyncio.run(main(sys.argv[1], sys.argv[2]))
+"""
+
+
 def test_cli_serves_until_sigterm_and_writes_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / "e.env"
     process = subprocess.Popen(
@@ -289,6 +309,20 @@ def test_cli_serves_until_sigterm_and_writes_env_file(tmp_path: Path) -> None:
         }
         assert values["KVMIGRATE_VAULT_A"].startswith("https://127.0.0.1:")
         assert oct(os.stat(env_file).st_mode & 0o777) == "0o600"
+        # Plain SDK code with only the vault URLs, the credential's environment and the CA changed.
+        sdk = subprocess.run(
+            [sys.executable, "-c", BACKUP_IN_A_RESTORE_IN_B, values["KVMIGRATE_VAULT_A"], values["KVMIGRATE_VAULT_B"]],
+            env={
+                **{k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "MSI_"))},
+                "IDENTITY_ENDPOINT": values["IDENTITY_ENDPOINT"],
+                "IDENTITY_HEADER": values["IDENTITY_HEADER"],
+                "SSL_CERT_FILE": values["KVMIGRATE_CA_BUNDLE"],
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert sdk.returncode == 0 and sdk.stdout.split() == ["restored", "carried-0"], sdk.stderr[-2000:]
     finally:
         process.send_signal(signal.SIGTERM)
         out, _ = process.communicate(timeout=30)
