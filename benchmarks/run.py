@@ -304,7 +304,7 @@ class Bench:
     def startup(self) -> None:
         """Process start-up, reported separately and never subtracted: `--version`, and the imports of a copy."""
         probes = {"version": [PYTHON, "-m", "kvmigrate", "--version"],
-                  "imports": [PYTHON, "-c", "import kvmigrate.cli, kvmigrate.engine, kvmigrate.planner"]}
+                  "imports": [PYTHON, "-c", "import kvmigrate.cli, kvmigrate.engine, kvmigrate.plan"]}
         result: dict[str, Any] = {}
         for name, command in probes.items():
             samples = [run_child(command, env=self.child_env(), workdir=self.workdir / "runs",

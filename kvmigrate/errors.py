@@ -1,29 +1,41 @@
 """Every error kvmigrate reports, and the one place where Azure's exceptions become ours.
 
-KvmigrateError                   base; ``exit_code`` is what the CLI exits with, ``str()`` the one line it prints
-├── UsageError                   bad input the user can fix (exit 2): an address, an option, a file
-│   ├── VaultAddressError        a SOURCE/TARGET that is not a vault name or an https URL
-│   ├── SameVaultError           source and target are one vault
-│   ├── JournalError             the state file is corrupt, of another run, or unwritable (journal.py)
-│   └── ArchiveError             the archive has no manifest, is damaged, or of a newer format (archive.py)
-├── ArchiveBlobError             one archived blob is missing or fails its SHA-256 (archive.py)
-└── VaultError                   a vault refused or failed an operation
-    ├── VaultUnreachableError    DNS, connection refused, timeouts: nothing answered (fatal)
-    ├── TlsVerificationError     the vault's certificate did not verify (fatal)
-    ├── AuthenticationError      401 or no credential (fatal)
-    ├── PermissionDeniedError    403 from access policy or RBAC (fatal: every object would fail the same way)
-    ├── ObjectConflictError      409: the name is taken (active, soft-deleted, or just purged)
-    ├── BlobRefusedError         restore refused: a corrupt blob
-    │   └── WrongSecurityDomainError  the target is in another subscription or geography (fatal)
-    ├── TooManyVersionsError     backup refused: more than 500 versions
-    └── ObjectFailedError        anything else about one object (5xx after retries, 429 after retries, 404...)
+KvmigrateError                     base; ``exit_code`` is what the CLI exits with, ``str()`` the one line it prints
+├── UsageError                     bad input the user can fix (exit 2); nothing was written
+│   ├── VaultAddressError          a SOURCE/TARGET that is not a vault name or an https URL
+│   ├── SameVaultError             source and target are one vault
+│   ├── UnsafePathError            a path kvmigrate would write is a link, or not a regular file or folder
+│   ├── JournalError               the state file is corrupt, of another run, or unwritable
+│   ├── RunLockedError             another run holds this journal, or writes to this vault pair
+│   └── ArchiveError               the archive has no manifest, is damaged, unsafe, or of a newer format
+├── ArchiveIncompleteError         restore from an archive that is not whole, without --allow-incomplete (exit 1)
+├── ArchiveBlobError               one archived blob is missing or fails its size or SHA-256 (that object fails)
+├── ObjectBlockedError             an object its route cannot move (a key by value, a disabled current version...)
+└── VaultError                     a vault refused or failed an operation
+    ├── VaultUnreachableError      DNS, connection refused, timeouts: nothing answered (fatal)
+    ├── TlsVerificationError       the vault's certificate did not verify (fatal)
+    ├── AuthenticationError        401, no credential, or a challenge for another resource (fatal)
+    ├── PermissionDeniedError      403 from access policy or RBAC: fails the object; the engine stops the run when
+    │                              the first objects of a kind are all refused (a denial of the whole vault)
+    ├── PurgeProtectedError        a purge refused because the vault has purge protection (that object)
+    ├── ObjectConflictError        409: the name is taken (active, soft-deleted, or just purged)
+    ├── ObjectNotFoundError        404: the object is not there
+    ├── BlobRefusedError           restore refused: a corrupt blob
+    │   └── WrongSecurityDomainError  the target is in another subscription or geography (fatal in backup mode)
+    ├── TooManyVersionsError       backup refused: more than 500 versions
+    └── ObjectFailedError          anything else about one object (5xx or 429 after retries...)
+
+Messages name what went wrong and what to do, never a secret value, blob, token or response body beyond Key Vault's
+own error message (which carries no secret material).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import socket
 import ssl
+from pathlib import Path
 from typing import Any
 
 from azure.core.exceptions import (
@@ -64,8 +76,53 @@ class SameVaultError(UsageError):
     """Source and target name the same vault."""
 
 
+class UnsafePathError(UsageError):
+    """A file or folder kvmigrate would create or write is a symlink, or not a regular file or folder."""
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class JournalError(UsageError):
+    """The journal cannot be used: another run's file, another schema, corrupt, unwritable, or misused."""
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class RunLockedError(UsageError):
+    """Another kvmigrate run holds this journal, or writes from the same source into the same target."""
+
+
+class ArchiveError(UsageError):
+    """The archive cannot be used as a whole: no manifest, damaged or unsafe entries, newer format, not writable."""
+
+
+class ArchiveIncompleteError(KvmigrateError):
+    """Restore from an archive whose backup did not finish or that lacks blobs, without ``--allow-incomplete``."""
+
+    is_fatal = True
+
+
+class ArchiveBlobError(KvmigrateError):
+    """One object's blob is missing or does not match its size and SHA-256: that object fails, the others go on."""
+
+
+class ObjectBlockedError(KvmigrateError):
+    """The route cannot move this object (a key by value, an unexportable certificate, a disabled current version).
+
+    ``action`` is the plan action it ends in (``blocked-not-exportable``, ``blocked-disabled``).
+    """
+
+    def __init__(self, message: str, *, action: str) -> None:
+        super().__init__(message)
+        self.action = action
+
+
 class VaultError(KvmigrateError):
-    """A vault refused or failed an operation."""
+    """A vault refused or failed an operation; ``status`` and ``code`` are the vault's own, when it answered."""
 
     def __init__(self, message: str, *, vault: str, status: int | None = None, code: str | None = None) -> None:
         super().__init__(message)
@@ -87,10 +144,22 @@ class AuthenticationError(VaultError):
 
 
 class PermissionDeniedError(VaultError):
-    is_fatal = True
+    """A 403 of access policy or RBAC; ``permission`` and ``operation`` say what was refused."""
+
+    def __init__(self, message: str, *, vault: str, operation: str, status: int | None = None, code: str | None = None):
+        super().__init__(message, vault=vault, status=status, code=code)
+        self.operation = operation
+
+
+class PurgeProtectedError(VaultError):
+    pass
 
 
 class ObjectConflictError(VaultError):
+    pass
+
+
+class ObjectNotFoundError(VaultError):
     pass
 
 
@@ -114,6 +183,7 @@ class ObjectFailedError(VaultError):
 
 _PERMISSION = re.compile(r"does not have (\w+) (\w+) permission")
 _RBAC_ACTION = re.compile(r"Action: '([^']+)'")
+_CHALLENGE = "challenge resource"
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -126,13 +196,58 @@ def _causes(exc: BaseException) -> list[BaseException]:
     return chain
 
 
-def from_azure(exc: AzureError, *, vault: str, operation: str, subject: str) -> VaultError:
-    """Translate an azure-core exception from ``operation`` on ``subject`` in ``vault`` into one clear error.
+def error_codes(exc: BaseException) -> set[str]:
+    """Key Vault's ``error.code`` and every nested ``innererror.code`` of a response error (empty for others)."""
+    codes: set[str] = set()
+    error = getattr(exc, "error", None)
+    if error is not None and getattr(error, "code", None):
+        codes.add(str(error.code))
+    inner: Any = getattr(error, "innererror", None) if error is not None else None
+    while isinstance(inner, dict) and len(codes) < 10:
+        if inner.get("code"):
+            codes.add(str(inner["code"]))
+        inner = inner.get("innererror")
+    return codes
+
+
+def _message(exc: HttpResponseError) -> str:
+    error = exc.error
+    return first_line(error.message if error is not None and error.message else exc.message)
+
+
+def is_disabled_secret(exc: BaseException) -> bool:
+    """The one test for "Key Vault refuses to show this version because it is disabled" (403 SecretDisabled).
+
+    Why one place: value mode, verify and the value route all meet it, and it must never be taken for a missing
+    permission (which would stop the run) nor a missing permission for it (which would hide a denial).
+    """
+    if not isinstance(exc, HttpResponseError) or exc.status_code != 403:
+        return False
+    if "SecretDisabled" in error_codes(exc):
+        return True
+    return "disabled" in _message(exc).lower() and "permission" not in _message(exc).lower()
+
+
+def is_purge_protected(exc: BaseException) -> bool:
+    """A purge refused because the vault has purge protection (a condition of the vault, not a permission)."""
+    if not isinstance(exc, HttpResponseError) or exc.status_code != 403:
+        return False
+    return "PurgeProtectionEnabled" in error_codes(exc) or "purge protection" in _message(exc).lower()
+
+
+def is_not_found(exc: BaseException) -> bool:
+    return isinstance(exc, HttpResponseError) and exc.status_code == 404
+
+
+def from_azure(exc: BaseException, *, vault: str, operation: str, subject: str) -> KvmigrateError:
+    """Translate an exception of an SDK call (``operation`` on ``subject`` in ``vault``) into one clear error.
 
     ``operation`` is a permission-style verb (``backup``, ``restore``, ``list``...), ``subject`` names what was
-    touched (``secret db-password`` or ``secrets``). Messages never include response bodies beyond Key Vault's own
-    error message, which carries no secret material.
+    touched (``secret db-password`` or ``secrets``). Besides azure-core's errors it maps the ``ValueError`` the SDK's
+    challenge policy raises when a vault's 401 names a resource that does not match its address.
     """
+    if isinstance(exc, KvmigrateError):
+        return exc
     causes = _causes(exc)
     if any(isinstance(c, ssl.SSLCertVerificationError) for c in causes) or "CERTIFICATE_VERIFY_FAILED" in str(exc):
         return TlsVerificationError(
@@ -140,9 +255,15 @@ def from_azure(exc: AzureError, *, vault: str, operation: str, subject: str) -> 
             "CA pass --ca-bundle (or KVMIGRATE_CA_BUNDLE) with that CA's PEM file",
             vault=vault,
         )
+    if isinstance(exc, ValueError) and _CHALLENGE in str(exc):
+        return AuthenticationError(
+            f"vault {vault} answered with an authentication challenge for a resource that does not match its "
+            "address (Key Vault's own addresses end in .vault.azure.net without a port); check the vault URL",
+            vault=vault,
+        )
     if isinstance(exc, ClientAuthenticationError) and exc.status_code is None:
         return AuthenticationError(
-            f"cannot get a token for vault {vault}: {_first_line(exc.message)}; sign in (az login) or configure a "
+            f"cannot get a token for vault {vault}: {first_line(exc.message)}; sign in (az login) or configure a "
             "managed identity or AZURE_* service-principal variables",
             vault=vault,
         )
@@ -153,85 +274,80 @@ def from_azure(exc: AzureError, *, vault: str, operation: str, subject: str) -> 
                 vault=vault,
             )
         return VaultUnreachableError(
-            f"vault {vault} is unreachable during {operation} of {subject}: {_first_line(str(exc))}; check network "
+            f"vault {vault} is unreachable ({operation} of {subject}): {first_line(str(exc))}; check network "
             "access, firewall and private endpoints",
             vault=vault,
         )
     if isinstance(exc, HttpResponseError):
-        status = exc.status_code
-        code = exc.error.code if exc.error is not None else None
-        message = _first_line(exc.error.message if exc.error is not None and exc.error.message else exc.message)
-        if status == 401:
-            return AuthenticationError(
-                f"vault {vault} refused the token (401) for {operation} of {subject}: {message}; check the tenant "
-                "(--tenant-id) and that the identity may use this vault",
-                vault=vault,
-                status=status,
-                code=code,
-            )
-        if (
-            status == 403
-            and code not in ("SecretDisabled",)
-            and "disabled" not in message.lower()
-            and "associated with a certificate" not in message
-        ):
-            permission = _PERMISSION.search(message)
-            action = _RBAC_ACTION.search(exc.message or "")
-            if permission:
-                need = f"the '{permission.group(2)}' permission on {permission.group(1)}"
-            elif action:
-                need = f"a role granting {action.group(1)}"
-            else:
-                need = f"the '{operation}' permission"
-            return PermissionDeniedError(
-                f"vault {vault} denied {operation} of {subject} (403): the identity needs {need} on {vault} "
-                "(access policy, or an RBAC role such as Key Vault Administrator); grant it and rerun",
-                vault=vault,
-                status=status,
-                code=code,
-            )
-        if status == 409:
-            return ObjectConflictError(
-                f"vault {vault}: {subject} conflicts (409): {message}", vault=vault, status=status, code=code
-            )
-        if status == 400 and "decrypt backup blob" in message.lower():
-            return WrongSecurityDomainError(
-                f"vault {vault} refused the backup of {subject}: backups restore only into a vault of the same Azure "
-                "subscription and geography; use a target in the same subscription and geography (or value mode)",
-                vault=vault,
-                status=status,
-                code=code,
-            )
-        if status == 400 and (code or "").lower().startswith("malformed"):
-            return BlobRefusedError(
-                f"vault {vault} refused the backup of {subject} as corrupt: {message}",
-                vault=vault,
-                status=status,
-                code=code,
-            )
-        if status == 400 and "500 versions" in message:
-            return TooManyVersionsError(
-                f"{subject} has more than 500 versions, which Key Vault cannot back up; it cannot be copied by "
-                "backup/restore",
-                vault=vault,
-                status=status,
-                code=code,
-            )
-        return ObjectFailedError(
-            f"vault {vault}: {operation} of {subject} failed ({status} {code}): {message}",
-            vault=vault,
-            status=status,
-            code=code,
+        return _from_response(exc, vault=vault, operation=operation, subject=subject)
+    if isinstance(exc, AzureError):
+        return ObjectFailedError(f"vault {vault}: {operation} of {subject} failed: {first_line(str(exc))}", vault=vault)
+    return ObjectFailedError(
+        f"vault {vault}: {operation} of {subject} failed: {type(exc).__name__}: {first_line(str(exc))}", vault=vault
+    )
+
+
+def _from_response(exc: HttpResponseError, *, vault: str, operation: str, subject: str) -> KvmigrateError:
+    status = exc.status_code
+    codes = error_codes(exc)
+    code = exc.error.code if exc.error is not None else None
+    message = _message(exc)
+    context: dict[str, Any] = {"vault": vault, "status": status, "code": code}
+    if status == 401:
+        return AuthenticationError(
+            f"vault {vault} refused the token (401) for {operation} of {subject}: {message}; check the tenant "
+            "(--tenant-id) and that the identity may use this vault",
+            **context,
         )
-    return ObjectFailedError(f"vault {vault}: {operation} of {subject} failed: {_first_line(str(exc))}", vault=vault)
+    if is_purge_protected(exc):
+        return PurgeProtectedError(
+            f"vault {vault} has purge protection: the soft-deleted {subject} cannot be purged before its retention "
+            "ends; use --recover-deleted, or --exclude it",
+            **context,
+        )
+    if status == 403 and not is_disabled_secret(exc) and "associated with a certificate" not in message:
+        permission = _PERMISSION.search(message)
+        action = _RBAC_ACTION.search(exc.message or "")
+        if permission:
+            need = f"the '{permission.group(2)}' permission on {permission.group(1)}"
+        elif action:
+            need = f"a role granting {action.group(1)}"
+        else:
+            need = f"the '{operation}' permission"
+        return PermissionDeniedError(
+            f"vault {vault} denied {operation} of {subject} (403): the identity needs {need} on {vault} "
+            "(access policy, or an RBAC role such as Key Vault Administrator); grant it and rerun",
+            operation=operation,
+            **context,
+        )
+    if status == 404:
+        return ObjectNotFoundError(f"vault {vault}: {subject} was not found (404)", **context)
+    if status == 409:
+        return ObjectConflictError(f"vault {vault}: {subject} conflicts (409): {message}", **context)
+    if status == 400 and "decrypt backup blob" in message.lower():
+        return WrongSecurityDomainError(
+            f"vault {vault} refused the backup of {subject}: backups restore only into a vault of the same Azure "
+            "subscription and geography; use a target in the same subscription and geography (or --mode value)",
+            **context,
+        )
+    if status == 400 and any(c.lower().startswith("malformed") for c in codes):
+        return BlobRefusedError(f"vault {vault} refused the backup of {subject} as corrupt: {message}", **context)
+    if status == 400 and "500 versions" in message:
+        return TooManyVersionsError(
+            f"{subject} has more than 500 versions, which Key Vault cannot back up; --mode value copies it",
+            **context,
+        )
+    return ObjectFailedError(f"vault {vault}: {operation} of {subject} failed ({status} {code}): {message}", **context)
 
 
-def _first_line(text: str | None) -> str:
-    return (text or "").strip().splitlines()[0] if (text or "").strip() else "no details"
+def first_line(text: str | None) -> str:
+    """The first non-empty line of ``text`` ("no details" when there is none)."""
+    stripped = (text or "").strip()
+    return stripped.splitlines()[0] if stripped else "no details"
 
 
 def first_expected(group: BaseExceptionGroup[Any]) -> BaseException:
-    """The error to surface from a failed task group: ours first, then cancellation, then anything."""
+    """The error to surface from a failed task group: a fatal one of ours first, then ours, then cancellation."""
     leaves: list[BaseException] = []
 
     def walk(error: BaseException) -> None:
@@ -242,7 +358,11 @@ def first_expected(group: BaseExceptionGroup[Any]) -> BaseException:
             leaves.append(error)
 
     walk(group)
-    for leaf in leaves:
-        if isinstance(leaf, KvmigrateError):
+    ours = [leaf for leaf in leaves if isinstance(leaf, KvmigrateError)]
+    for leaf in ours:
+        if leaf.is_fatal:
             return leaf
-    return leaves[0]
+    if ours:
+        return ours[0]
+    # A bug's exception says more than the cancellation it caused.
+    return next((leaf for leaf in leaves if not isinstance(leaf, asyncio.CancelledError)), leaves[0])

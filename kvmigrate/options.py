@@ -1,4 +1,8 @@
-"""Options of every command, validated once; the CLI builds them from flags and tests build them directly."""
+"""Options of every command, validated once; the CLI builds them from flags and tests build them directly.
+
+Each field's description says which layer handles it: the route (``mode``), the engine (``concurrency``,
+conflicts), the rate policy (``rps``), the journal (``state``, ``restart``).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,13 @@ from kvmigrate.models import ObjectType
 ALL_TYPES = (ObjectType.SECRET, ObjectType.KEY, ObjectType.CERTIFICATE)
 #: Key Vault allows 4,000 transactions per 10 s per vault; stay safely under it by default.
 DEFAULT_RPS = 350.0
+DEFAULT_CONCURRENCY = 32
+Mode = Literal["backup", "value", "auto"]
+Operation = Literal["copy", "backup", "restore"]
+
+
+def _no_connection() -> ConnectionOptions:
+    return ConnectionOptions(ca_bundle=None, tenant_id=None)
 
 
 class ConnectionOptions(BaseModel):
@@ -23,35 +34,47 @@ class ConnectionOptions(BaseModel):
     tenant_id: str | None = Field(None, description="Preferred Azure AD tenant for the credential chain.")
 
 
-class CopyOptions(BaseModel):
-    """``kvmigrate copy``: what to copy and how hard to push each vault."""
+class Selection(BaseModel):
+    """Which source objects a command looks at (``--types``/``--include``/``--exclude``)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    operation: Literal["copy", "backup", "restore"] = Field(
-        "copy", description="copy: vault → vault; backup: vault → archive directory; restore: archive → vault."
-    )
-    source: str = Field(description="Source vault name or https URL (restore: the archive directory).")
-    target: str = Field(description="Target vault name or https URL (backup: the archive directory).")
-    mode: Literal["backup", "value", "auto"] = Field(
-        "backup",
-        description="backup: Key Vault blobs (same subscription+geography); value: recreate secrets and "
-        "certificates from their values (any vault); auto: backup, switching to value when the "
-        "target refuses blobs.",
-    )
-    latest_only: bool = Field(False, description="Value mode: copy only each object's current version.")
-    types: tuple[ObjectType, ...] = Field(ALL_TYPES, description="Object types to copy.")
+    types: tuple[ObjectType, ...] = Field(ALL_TYPES, description="Object types to look at.")
     include: tuple[str, ...] = Field((), description="Glob(s) on names to include; empty = all (case-insensitive).")
     exclude: tuple[str, ...] = Field((), description="Glob(s) on names to exclude (after include).")
-    concurrency: int = Field(32, ge=1, le=512, description="Objects in flight per stage (engine semaphore).")
+
+    @model_validator(mode="after")
+    def _some_type(self) -> Selection:
+        if not self.types:
+            raise ValueError("--types needs at least one of secrets, keys, certificates")
+        return self
+
+
+class CopyOptions(Selection):
+    """``copy``, ``backup``, ``restore`` and ``plan``: what to move, by which route, how hard to push each vault."""
+
+    operation: Operation = Field(
+        "copy", description="copy: vault → vault; backup: vault → archive folder; restore: archive → vault."
+    )
+    source: str = Field(description="Source vault name or https URL (restore: the archive folder).")
+    target: str = Field(description="Target vault name or https URL (backup: the archive folder).")
+    mode: Mode = Field(
+        "backup",
+        description="The route: backup = Key Vault blobs (same subscription+geography); value = recreate secrets "
+        "and certificates from their values (any vault); auto = blobs, switching to values when the target refuses "
+        "them.",
+    )
+    latest_only: bool = Field(False, description="Value route: copy only each object's current version.")
+    concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=512, description="Objects in flight at once (engine).")
     rps: float = Field(DEFAULT_RPS, gt=0, le=10_000, description="HTTP attempts per second per vault (rate policy).")
-    on_conflict: Literal["skip", "fail"] = Field("skip", description="An active object of the same name in target.")
+    on_conflict: Literal["skip", "fail"] = Field("skip", description="An object of the same name in the target.")
     recover_deleted: bool = Field(False, description="Recover a soft-deleted target object instead of reporting it.")
-    purge_deleted: bool = Field(False, description="Purge a soft-deleted target object, then restore (destructive).")
-    state: Path | None = Field(None, description="Journal path; default .kvmigrate/<source>__<target>.db.")
+    purge_deleted: bool = Field(False, description="Purge a soft-deleted target object, then copy (destructive).")
+    allow_incomplete: bool = Field(False, description="Restore from an archive whose backup did not finish.")
+    state: Path | None = Field(None, description="Journal path; default: the per-user state folder (statedir.py).")
     restart: bool = Field(False, description="Discard the journal and start over.")
     dry_run: bool = Field(False, description="Read and decide everything, write nothing (the gate before writes).")
-    connection: ConnectionOptions = Field(default_factory=lambda: ConnectionOptions(ca_bundle=None, tenant_id=None))
+    connection: ConnectionOptions = Field(default_factory=_no_connection)
 
     @model_validator(mode="after")
     def _exclusive(self) -> CopyOptions:
@@ -61,6 +84,26 @@ class CopyOptions(BaseModel):
             raise ValueError("--mode value/auto works between two vaults (copy); archives hold backup blobs")
         if self.latest_only and self.mode == "backup":
             raise ValueError("--latest-only needs --mode value (a backup always carries every version)")
-        if not self.types:
-            raise ValueError("--types needs at least one of secrets, keys, certificates")
+        return self
+
+
+class VerifyOptions(Selection):
+    """``verify``: compare every selected source object with the target."""
+
+    source: str = Field(description="Source vault name or https URL.")
+    target: str = Field(description="Target vault name or https URL.")
+    mode: Literal["backup", "value"] = Field(
+        "backup", description="backup: compare version ids; value: compare values and attributes in creation order."
+    )
+    latest_only: bool = Field(False, description="Value mode: compare only each object's current version.")
+    no_values: bool = Field(False, description="Do not read secret values (identities without get).")
+    one_way: bool = Field(False, description="Do not report objects that exist only in the target.")
+    concurrency: int = Field(16, ge=1, le=512, description="Objects compared at once.")
+    rps: float = Field(DEFAULT_RPS, gt=0, le=10_000, description="HTTP attempts per second per vault.")
+    connection: ConnectionOptions = Field(default_factory=_no_connection)
+
+    @model_validator(mode="after")
+    def _value_only(self) -> VerifyOptions:
+        if self.latest_only and self.mode != "value":
+            raise ValueError("--latest-only needs --mode value")
         return self

@@ -1,26 +1,41 @@
-"""``kvmigrate verify``: prove the target holds every selected source object, version for version.
+"""``kvmigrate verify``: prove the target holds every selected source object, and say everything that is not so.
 
-Per object: it exists; the same version ids; per version the same enabled / nbf / exp / content type / tags; the same
-material (secret value, public key, certificate), compared as SHA-256 digests in memory and never printed or written.
-``no_values`` skips reading secret values, for identities without the get permission.
+Exit 0 only when every selected source object is in the target as compared. Per object, backup mode compares the
+version ids; per version enabled / nbf / exp / content type / tags and the material (secret value, public key,
+certificate), as SHA-256 digests in memory, never printed or written. Value mode (after ``copy --mode value``, where
+version ids differ) compares content and attributes version by version in creation order.
+
+What cannot be compared is listed and fails the verdict unless excluded: keys in value mode (they cannot move by
+value), and versions the source will not show (disabled) in value mode (they were not copied). In backup mode a
+disabled version is compared by identity: the same version id (Key Vault's, unique, of an immutable version) with the
+same attributes. Objects only in the target are listed too (``--one-way`` ignores them, as in rclone's ``check``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from azure.core.credentials_async import AsyncTokenCredential
 
-from kvmigrate.endpoints import Endpoints
+from kvmigrate.errors import KvmigrateError, ObjectNotFoundError
+from kvmigrate.fanout import fan_out
+from kvmigrate.hardening import disable_core_dumps
 from kvmigrate.inventory import is_selected
-from kvmigrate.models import ObjectRef, ObjectType
-from kvmigrate.options import ConnectionOptions
+from kvmigrate.models import Listed, ObjectRef, ObjectType, Outcome
+from kvmigrate.options import VerifyOptions
+from kvmigrate.routes.build import Vaults
+from kvmigrate.summary import Events, Subscriber
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
-from kvmigrate.vault.values import ValueAdapter, VersionValue
+from kvmigrate.vault.pair import vault_pair_urls
+from kvmigrate.vault.values import VaultValues, VersionValue, signature
 
 COMPARED_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags", "thumbprint")
+VALUE_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags")
+HIDDEN = "disabled: the service does not show its value"
 
 
 @dataclass(frozen=True)
@@ -43,83 +58,91 @@ class Finding:
 class VerifyReport:
     source: str
     target: str
+    one_way: bool = False
     matched: int = 0
     missing: list[Finding] = field(default_factory=list)
     different: list[Finding] = field(default_factory=list)
     unverified: list[Finding] = field(default_factory=list)
+    extra: list[Finding] = field(default_factory=list)
+    failed: list[Finding] = field(default_factory=list)
+    by_identity: list[Finding] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return not self.missing and not self.different
+        return not (self.missing or self.different or self.unverified or self.failed or self.extra)
 
     def as_dict(self) -> dict[str, Any]:
         def key(f: Finding) -> tuple[str, str, str]:
             return (f.type, f.name.lower(), f.version or "")
+
+        def listing(findings: list[Finding]) -> list[dict[str, Any]]:
+            return [f.as_dict() for f in sorted(findings, key=key)]
 
         return {
             "source": self.source,
             "target": self.target,
             "ok": self.ok,
             "matched": self.matched,
-            "missing": [f.as_dict() for f in sorted(self.missing, key=key)],
-            "different": [f.as_dict() for f in sorted(self.different, key=key)],
-            "unverified": [f.as_dict() for f in sorted(self.unverified, key=key)],
+            "missing": listing(self.missing),
+            "different": listing(self.different),
+            "unverified": listing(self.unverified),
+            "extra": listing(self.extra),
+            "failed": listing(self.failed),
+            "compared_by_identity": listing(self.by_identity),
+            "one_way": self.one_way,
         }
 
 
-async def verify(
-    source: str,
-    target: str,
-    *,
-    types: tuple[ObjectType, ...],
-    include: tuple[str, ...] = (),
-    exclude: tuple[str, ...] = (),
-    no_values: bool = False,
-    by_value: bool = False,
-    latest_only: bool = False,
-    concurrency: int = 16,
-    rps: float = 350.0,
-    connection: ConnectionOptions | None = None,
-    credential: AsyncTokenCredential | None = None,
-) -> VerifyReport:
-    """Compare every non-managed, selected source object with the target."""
-    connection = connection or ConnectionOptions(ca_bundle=None, tenant_id=None)
-    async with Endpoints("copy", source, target, connection=connection, rps=rps, credential=credential) as vaults:
-        report = VerifyReport(vaults.source_label, vaults.target_label)
-        assert isinstance(vaults.source, VaultAdapter) and isinstance(vaults.target, VaultAdapter)
-        gate = asyncio.Semaphore(concurrency)
-        async with asyncio.TaskGroup() as group:
-            for object_type in types:
-                async for listed in vaults.source.list_objects(object_type):
-                    if listed.managed or not is_selected(listed.ref.name, include, exclude):
-                        continue
-                    await gate.acquire()
-                    if by_value:
-                        group.create_task(
-                            _verify_by_value(report, listed.ref, vaults.source, vaults.target, latest_only, gate)
-                        )
-                    else:
-                        group.create_task(
-                            _verify_one(report, listed.ref, vaults.source, vaults.target, no_values, gate)
-                        )
-    return report
+class _Verifier:
+    def __init__(self, options: VerifyOptions, vaults: Vaults, report: VerifyReport, events: Events) -> None:
+        self.options = options
+        self.report = report
+        self.events = events
+        self.source: VaultAdapter = vaults.adapters[report.source]
+        self.target: VaultAdapter = vaults.adapters[report.target]
+        self.source_values: VaultValues = vaults.values[report.source]
+        self.target_values: VaultValues = vaults.values[report.target]
+        self.seen: set[tuple[ObjectType, str]] = set()
 
+    def selected(self, listed: Listed) -> bool:
+        options = self.options
+        return not listed.managed and is_selected(listed.ref.name, options.include, options.exclude)
 
-async def _verify_one(
-    report: VerifyReport,
-    ref: ObjectRef,
-    source: VaultAdapter,
-    target: VaultAdapter,
-    no_values: bool,
-    gate: asyncio.Semaphore,
-) -> None:
-    try:
+    async def listing(self) -> AsyncIterator[Listed]:
+        for object_type in self.options.types:
+            async for listed in self.source.list_objects(object_type):
+                if self.selected(listed):
+                    self.seen.add((object_type, listed.ref.key))
+                    self.events.on_listed(listed)
+                    yield listed
+
+    async def one(self, listed: Listed) -> None:
+        ref = listed.ref
+        before = (len(self.report.missing), len(self.report.different), len(self.report.unverified))
+        try:
+            if self.options.mode == "value":
+                await self._by_value(ref)
+            else:
+                await self._by_id(ref)
+        except ObjectNotFoundError:
+            self.report.missing.append(Finding(ref.type.value, ref.name))
+        except KvmigrateError as error:
+            if error.is_fatal:
+                raise
+            self.report.failed.append(Finding(ref.type.value, ref.name, detail=str(error)))
+        after = (len(self.report.missing), len(self.report.different), len(self.report.unverified))
+        self.events.on_finished(ref, Outcome.ALREADY_COPIED if after == before else Outcome.FAILED, None)
+
+    async def _by_id(self, ref: ObjectRef) -> None:
         kind = ref.type.value
-        source_versions, target_versions = await asyncio.gather(source.version_infos(ref), target.version_infos(ref))
+        source_versions, target_versions = await asyncio.gather(
+            self.source.version_infos(ref), self.target.version_infos(ref)
+        )
         if not target_versions:
-            report.missing.append(Finding(kind, ref.name))
+            self.report.missing.append(Finding(kind, ref.name))
             return
         found: list[Finding] = []
+        unverified: list[Finding] = []
         theirs = {info.version: info for info in target_versions}
         ours = {info.version: info for info in source_versions}
         for version in sorted(ours.keys() - theirs.keys()):
@@ -127,83 +150,58 @@ async def _verify_one(
         for version in sorted(theirs.keys() - ours.keys()):
             found.append(Finding(kind, ref.name, version, "versions", "extra version in the target"))
         for version in sorted(ours.keys() & theirs.keys()):
-            found += _compare_attributes(ref, ours[version], theirs[version])
-            if ref.type is ObjectType.SECRET and no_values:
+            differing = _attribute_differences(ours[version], theirs[version])
+            found += [Finding(kind, ref.name, version, name) for name in differing]
+            if ref.type is ObjectType.SECRET and self.options.no_values:
                 continue
             mine, other = await asyncio.gather(
-                source.material_digest(ref, version), target.material_digest(ref, version)
+                self.source.material_digest(ref, version), self.target.material_digest(ref, version)
             )
             if mine is None or other is None:
-                report.unverified.append(
-                    Finding(
-                        kind,
-                        ref.name,
-                        version,
-                        _material_field(ref.type),
-                        "disabled: the service does not show its value",
+                if mine is None and other is None and not differing:
+                    self.report.by_identity.append(
+                        Finding(kind, ref.name, version, _material_field(ref.type), f"{HIDDEN}; same version id")
                     )
-                )
+                else:
+                    unverified.append(Finding(kind, ref.name, version, _material_field(ref.type), HIDDEN))
             elif mine != other:
                 found.append(Finding(kind, ref.name, version, _material_field(ref.type)))
+        self.report.unverified += unverified
         if found:
-            report.different += found
-        else:
-            report.matched += 1
-    finally:
-        gate.release()
+            self.report.different += found
+        elif not unverified:
+            self.report.matched += 1
 
-
-def _compare_attributes(ref: ObjectRef, mine: VersionInfo, other: VersionInfo) -> list[Finding]:
-    return [
-        Finding(ref.type.value, ref.name, mine.version, name)
-        for name in COMPARED_FIELDS
-        if getattr(mine, name) != getattr(other, name)
-    ]
-
-
-def _material_field(object_type: ObjectType) -> str:
-    return {ObjectType.SECRET: "value", ObjectType.KEY: "key", ObjectType.CERTIFICATE: "cer"}[object_type]
-
-
-VALUE_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags")
-
-
-async def _verify_by_value(
-    report: VerifyReport,
-    ref: ObjectRef,
-    source: VaultAdapter,
-    target: VaultAdapter,
-    latest_only: bool,
-    gate: asyncio.Semaphore,
-) -> None:
-    """Value mode recreated versions under new ids: compare them in creation order, by content and attributes."""
-    try:
+    async def _by_value(self, ref: ObjectRef) -> None:
+        """Value mode recreated versions under new ids: compare them in creation order, by content and attributes."""
         kind = ref.type.value
         if ref.type is ObjectType.KEY:
-            report.unverified.append(Finding(kind, ref.name, None, "key", "keys do not move in value mode"))
+            self.report.unverified.append(Finding(kind, ref.name, None, "key", "keys do not move in value mode"))
+            return
+        source_infos, target_infos = await asyncio.gather(
+            self.source.version_infos(ref), self.target.version_infos(ref)
+        )
+        if not target_infos:
+            self.report.missing.append(Finding(kind, ref.name))
             return
         ours_all, theirs = await asyncio.gather(
-            ValueAdapter(source.clients, label=source.label).read(ref, latest_only=latest_only),
-            ValueAdapter(target.clients, label=target.label).read(ref),
+            self.source_values.read(ref, source_infos, latest_only=self.options.latest_only),
+            self.target_values.read(ref, target_infos, latest_only=False),
         )
-        if not theirs.versions:
-            report.missing.append(Finding(kind, ref.name))
-            return
-        for hidden in (v for v in ours_all.versions if v.value is None):
-            report.unverified.append(
-                Finding(kind, ref.name, hidden.version, "value", "disabled: the service does not show its value")
-            )
-        ours = [v for v in ours_all.versions if v.value is not None]
-        others = theirs.versions[-len(ours) :] if latest_only and ours else theirs.versions
+        unverified = [Finding(kind, ref.name, v, "value", HIDDEN + " (not copied by value)") for v in ours_all.hidden]
+        self.report.unverified += unverified
+        ours = ours_all.versions
+        others = theirs.versions[-len(ours) :] if self.options.latest_only and ours else theirs.versions
         found: list[Finding] = []
-        if len(ours) != len(others):
+        if len(ours) != len(others) or theirs.hidden:
             found.append(
                 Finding(
                     kind,
                     ref.name,
                     None,
                     "versions",
-                    f"{len(ours)} readable versions in the source, {len(others)} in the target",
+                    f"{len(ours)} readable versions in the source, {len(theirs.versions)} in the target"
+                    + (f" and {len(theirs.hidden)} disabled" if theirs.hidden else ""),
                 )
             )
         remaining = list(others)
@@ -213,20 +211,56 @@ async def _verify_by_value(
             # Creation times have one-second resolution: versions written within a second tie, so the order is
             # checked up to ties - the match must come from the earliest remaining second.
             tied = [other for other in remaining if other.created == remaining[0].created]
-            match = next((o for o in tied if _differences(mine, o, ref) == []), None)
+            match = next((o for o in tied if not _value_differences(mine, o, ref)), None)
             other = match or tied[0]
             remaining.remove(other)
-            found += [Finding(kind, ref.name, mine.version, name) for name in _differences(mine, other, ref)]
+            found += [Finding(kind, ref.name, mine.version, name) for name in _value_differences(mine, other, ref)]
         if found:
-            report.different += found
-        else:
-            report.matched += 1
-    finally:
-        gate.release()
+            self.report.different += found
+        elif not unverified:
+            self.report.matched += 1
+
+    async def extras(self) -> None:
+        """Objects the target has and the source does not (selected types and names, managed ones aside)."""
+        for object_type in self.options.types:
+            async for listed in self.target.list_objects(object_type):
+                if self.selected(listed) and (object_type, listed.ref.key) not in self.seen:
+                    self.report.extra.append(Finding(object_type.value, listed.ref.name, detail="only in the target"))
 
 
-def _differences(mine: VersionValue, other: VersionValue, ref: ObjectRef) -> list[str]:
+def _attribute_differences(mine: VersionInfo, other: VersionInfo) -> list[str]:
+    return [name for name in COMPARED_FIELDS if getattr(mine, name) != getattr(other, name)]
+
+
+def _material_field(object_type: ObjectType) -> str:
+    return {ObjectType.SECRET: "value", ObjectType.KEY: "key", ObjectType.CERTIFICATE: "cer"}[object_type]
+
+
+def _value_differences(mine: VersionValue, other: VersionValue, ref: ObjectRef) -> list[str]:
     fields = [name for name in VALUE_FIELDS if getattr(mine, name) != getattr(other, name)]
-    if mine.digest != other.digest:
+    if ref.type is ObjectType.CERTIFICATE:
+        fields = [name for name in fields if name != "content_type"]  # PFX or PEM: the same certificate
+    if signature(ref.type, mine.digest, mine)[0] != signature(ref.type, other.digest, other)[0]:
         fields.insert(0, "value" if ref.type is ObjectType.SECRET else "cer")
     return fields
+
+
+async def verify(
+    options: VerifyOptions,
+    *,
+    credential: AsyncTokenCredential | None = None,
+    events: Subscriber | None = None,
+) -> VerifyReport:
+    """Compare every non-managed, selected source object with the target (see the module docstring)."""
+    disable_core_dumps()
+    source, target = vault_pair_urls(options.source, options.target)
+    report = VerifyReport(source, target, one_way=options.one_way)
+    broadcast = Events() if events is None else Events(events)
+    vaults = Vaults((source, target), connection=options.connection, rps=options.rps, credential=credential)
+    async with contextlib.AsyncExitStack() as stack:
+        await vaults.open(stack)
+        verifier = _Verifier(options, vaults, report, broadcast)
+        await fan_out(verifier.listing(), verifier.one, concurrency=options.concurrency)
+        if not options.one_way:
+            await verifier.extras()
+    return report

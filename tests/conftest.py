@@ -27,6 +27,8 @@ _SCRUB = (
     "KVMIGRATE_CA_BUNDLE",
     "SSL_CERT_FILE",
     "REQUESTS_CA_BUNDLE",
+    "KVMIGRATE_STATE_DIR",
+    "XDG_STATE_HOME",
     "HTTPS_PROXY",
     "HTTP_PROXY",
     "https_proxy",
@@ -35,10 +37,11 @@ _SCRUB = (
 
 
 @pytest.fixture(autouse=True)
-def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No ambient Azure credentials, proxies or CA settings leak into a test."""
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """No ambient Azure credentials, proxies or CA settings leak into a test; each test has its own state folder."""
     for name in _SCRUB:
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KVMIGRATE_STATE_DIR", str(tmp_path_factory.mktemp("state")))
     yield
 
 

@@ -37,3 +37,17 @@ async def eventually(check: Callable[[], Awaitable[T]], *, within: float = 5.0, 
             if loop.time() > deadline:
                 raise
             await asyncio.sleep(interval)
+
+
+def verify_options(emulator: Any, source: str, target: str, **overrides: Any) -> Any:
+    """``VerifyOptions`` between two of the emulator's vaults (by name), trusting its CA."""
+    from kvmigrate.options import ConnectionOptions, VerifyOptions
+
+    return VerifyOptions.model_validate(
+        {
+            "source": emulator.vaults[source].url,
+            "target": emulator.vaults[target].url,
+            "connection": ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
+            **overrides,
+        }
+    )

@@ -1,32 +1,38 @@
-"""Per-type list / versions / backup / restore on one vault, with Azure errors translated to ours.
+"""Per-type list / versions / backup / restore / recover / purge on one vault, errors translated to ours.
 
-The engine sees only ``ObjectRef``s, version ids and opaque blobs: values never pass through here in backup mode.
+The engine sees only ``ObjectRef``s, version ids and opaque blobs: values never pass through here (``values.py`` is
+the one place they do). One retry layer per call: listings and reads ride azure-core's retry policy; backup and
+restore (POSTs azure-core will not retry on Key Vault's 429s) are retried by ``kvmigrate.retry`` alone, with
+azure-core's retries turned off for them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError
 
-from kvmigrate.errors import VaultError, from_azure
-from kvmigrate.models import ObjectRef, ObjectType
+from kvmigrate.errors import ObjectNotFoundError, from_azure, is_disabled_secret, is_not_found
+from kvmigrate.models import Listed, ObjectRef, ObjectType, fingerprint
 from kvmigrate.retry import call_with_retry
 from kvmigrate.vault.clients import VaultClients
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """One version's attributes as listings show them: what ``verify`` compares besides the material."""
+    """One version's attributes as version listings show them: what ``verify`` and the value route compare."""
 
     version: str
+    created: datetime | None
     enabled: bool | None
     not_before: datetime | None
     expires_on: datetime | None
@@ -35,13 +41,39 @@ class VersionInfo:
     thumbprint: str | None
 
 
-@dataclass(frozen=True)
-class Listed:
-    """One object as a listing shows it: enough to filter and plan without reading it."""
+def listed_of(object_type: ObjectType, props: Any) -> Listed:
+    """A listing entry as the engine sees it, with the fingerprint a rerun compares (attributes only)."""
+    thumbprint = getattr(props, "x509_thumbprint", None)
+    pending = object_type is ObjectType.CERTIFICATE and not thumbprint
+    return Listed(
+        ObjectRef(object_type, props.name),
+        managed=bool(getattr(props, "managed", False)),
+        enabled=props.enabled,
+        fingerprint=fingerprint(
+            updated=props.updated_on,
+            enabled=props.enabled,
+            nbf=props.not_before,
+            exp=props.expires_on,
+            tags=props.tags or {},
+            content_type=getattr(props, "content_type", None),
+            thumbprint=thumbprint.hex() if isinstance(thumbprint, bytes) else None,
+        ),
+        pending=pending,
+    )
 
-    ref: ObjectRef
-    managed: bool
-    enabled: bool | None
+
+def version_info(props: Any) -> VersionInfo:
+    thumbprint = getattr(props, "x509_thumbprint", None)
+    return VersionInfo(
+        version=props.version,
+        created=props.created_on,
+        enabled=props.enabled,
+        not_before=props.not_before,
+        expires_on=props.expires_on,
+        content_type=getattr(props, "content_type", None),
+        tags=tuple(sorted((props.tags or {}).items())),
+        thumbprint=thumbprint.hex() if isinstance(thumbprint, bytes) else None,
+    )
 
 
 class VaultAdapter:
@@ -52,13 +84,13 @@ class VaultAdapter:
         self.label = label  # how messages name this vault (its URL)
         self.attempts = attempts
 
-    async def _call(self, operation: str, subject: str, call: Callable[[], Awaitable[T]]) -> T:
-        """Run one SDK call; retry what azure-core will not (POST on 429 without Retry-After, lost answers)."""
+    async def _post(self, operation: str, subject: str, call: Callable[[], Awaitable[T]]) -> T:
+        """Run one POST; ours is its only retry layer (Key Vault's 429s carry no Retry-After)."""
         try:
             return await call_with_retry(
                 call, what=f"{operation} {subject}", attempts=self.attempts, base_delay=0.5, max_delay=10.0
             )
-        except AzureError as exc:
+        except (AzureError, ValueError) as exc:
             raise from_azure(exc, vault=self.label, operation=operation, subject=subject) from exc
 
     def _sdk(self, object_type: ObjectType, operation: str) -> Any:
@@ -67,47 +99,36 @@ class VaultAdapter:
         return getattr(getattr(self.clients, client), methods[operation])
 
     async def list_objects(self, object_type: ObjectType) -> AsyncIterator[Listed]:
-        """Stream the vault's objects of one type, page by page (managed ones included, flagged)."""
+        """Stream the vault's objects of one type, page by page (managed and pending ones included, flagged)."""
+        options = {"include_pending": True} if object_type is ObjectType.CERTIFICATE else {}
         try:
-            async for props in self._sdk(object_type, "list")():
-                yield Listed(ObjectRef(object_type, props.name), bool(getattr(props, "managed", False)), props.enabled)
-        except AzureError as exc:
+            async for props in self._sdk(object_type, "list")(**options):
+                yield listed_of(object_type, props)
+        except (AzureError, ValueError) as exc:
             raise from_azure(exc, vault=self.label, operation="list", subject=object_type.plural) from exc
 
     async def list_deleted(self, object_type: ObjectType) -> AsyncIterator[str]:
         """Stream the names of soft-deleted objects of one type."""
+        options = {"include_pending": True} if object_type is ObjectType.CERTIFICATE else {}
         try:
-            async for deleted in self._sdk(object_type, "deleted")():
+            async for deleted in self._sdk(object_type, "deleted")(**options):
                 yield deleted.name
-        except AzureError as exc:
+        except (AzureError, ValueError) as exc:
             raise from_azure(exc, vault=self.label, operation="list", subject=f"deleted {object_type.plural}") from exc
+
+    async def version_infos(self, ref: ObjectRef) -> list[VersionInfo]:
+        """Every version with its attributes and tags, sorted by version id (an absent name has none)."""
+        try:
+            infos = [version_info(props) async for props in self._sdk(ref.type, "versions")(ref.name)]
+        except AzureError as exc:
+            if is_not_found(exc):
+                return []
+            raise from_azure(exc, vault=self.label, operation="list", subject=str(ref)) from exc
+        return sorted(infos, key=lambda info: info.version)
 
     async def versions(self, ref: ObjectRef) -> list[str]:
         """The object's version ids, sorted (an absent name has none)."""
         return [info.version for info in await self.version_infos(ref)]
-
-    async def version_infos(self, ref: ObjectRef) -> list[VersionInfo]:
-        """Every version with its attributes and tags, sorted by version id (an absent name has none)."""
-        infos = []
-        try:
-            async for props in self._sdk(ref.type, "versions")(ref.name):
-                thumbprint = getattr(props, "x509_thumbprint", None)
-                infos.append(
-                    VersionInfo(
-                        version=props.version,
-                        enabled=props.enabled,
-                        not_before=props.not_before,
-                        expires_on=props.expires_on,
-                        content_type=getattr(props, "content_type", None),
-                        tags=tuple(sorted((props.tags or {}).items())),
-                        thumbprint=thumbprint.hex() if isinstance(thumbprint, bytes) else None,
-                    )
-                )
-        except ResourceNotFoundError:
-            return []
-        except AzureError as exc:
-            raise from_azure(exc, vault=self.label, operation="list", subject=str(ref)) from exc
-        return sorted(infos, key=lambda info: info.version)
 
     async def material_digest(self, ref: ObjectRef, version: str) -> str | None:
         """SHA-256 of what a version holds: the secret value, the public JWK, or the certificate's DER.
@@ -130,32 +151,43 @@ class VaultAdapter:
             else:
                 certificate = await self.clients.certificates.get_certificate_version(ref.name, version)
                 material = bytes(certificate.cer or b"")
-        except HttpResponseError as exc:
-            if exc.status_code == 403 and "disabled" in str(exc.message).lower():
-                return None
-            raise from_azure(exc, vault=self.label, operation="get", subject=subject) from exc
         except AzureError as exc:
+            if is_disabled_secret(exc):
+                return None
             raise from_azure(exc, vault=self.label, operation="get", subject=subject) from exc
         return hashlib.sha256(material).hexdigest()
 
+    async def has_pending_request(self, name: str) -> bool:
+        """Whether a certificate has a certificate operation in progress (a pending new version)."""
+        try:
+            operation = await self.clients.certificates.get_certificate_operation(name)
+        except AzureError as exc:
+            if is_not_found(exc):
+                return False
+            raise from_azure(exc, vault=self.label, operation="get", subject=f"certificate {name} operation") from exc
+        return str(getattr(operation, "status", "") or "").lower() == "inprogress"
+
     async def backup(self, ref: ObjectRef) -> bytes:
-        result: bytes = await self._call("backup", str(ref), lambda: self._sdk(ref.type, "backup")(ref.name))
+        backup = self._sdk(ref.type, "backup")
+        result: bytes = await self._post("backup", str(ref), lambda: backup(ref.name, retry_total=0))
         return result
 
-    wants_versions = False  # a vault learns versions from the blob itself
-
-    async def restore(
-        self, ref: ObjectRef, blob: bytes, *, versions: tuple[str, ...] = (), enabled: bool | None = None
-    ) -> None:
-        await self._call("restore", str(ref), lambda: self._sdk(ref.type, "restore")(blob))
+    async def restore(self, ref: ObjectRef, blob: bytes) -> None:
+        await self._post("restore", str(ref), lambda: self._sdk(ref.type, "restore")(blob, retry_total=0))
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
-        """Recover a soft-deleted object and wait until it is back."""
-        await self._call("recover", str(ref), lambda: self._sdk(ref.type, "recover")(ref.name))
+        """Recover a soft-deleted object (the name is usable once Key Vault finishes; callers settle that)."""
+        await self._post("recover", str(ref), lambda: self._sdk(ref.type, "recover")(ref.name))
 
     async def purge_deleted(self, ref: ObjectRef) -> None:
-        """Purge a soft-deleted object (destructive; only on the user's explicit --purge-deleted)."""
-        await self._call("purge", str(ref), lambda: self._sdk(ref.type, "purge")(ref.name))
+        """Purge a soft-deleted object (destructive; only on the user's explicit --purge-deleted).
+
+        A 404 means it is gone already: an earlier attempt whose answer was lost purged it.
+        """
+        try:
+            await self._post("purge", str(ref), lambda: self._sdk(ref.type, "purge")(ref.name, retry_total=0))
+        except ObjectNotFoundError:
+            log.debug("%s was purged already", ref)
 
 
 _SDK_METHODS: dict[ObjectType, tuple[str, dict[str, str]]] = {
@@ -196,6 +228,3 @@ _SDK_METHODS: dict[ObjectType, tuple[str, dict[str, str]]] = {
         },
     ),
 }
-
-
-__all__ = ["Listed", "VaultAdapter", "VaultError"]

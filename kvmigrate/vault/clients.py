@@ -35,6 +35,12 @@ _VAULT_NAME = re.compile(r"^(?!.*--)[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$")
 def vault_url(reference: str) -> str:
     """Turn a vault name or URL into the vault's base URL (``https://host[:port]``), or say what is wrong."""
     text = reference.strip()
+    if any(c.isspace() or not c.isprintable() for c in text):
+        raise VaultAddressError(
+            f"{reference!r} contains whitespace or control characters; pass a vault name or an https URL such as "
+            "https://contoso.vault.azure.net",
+            address=reference,
+        )
     if "://" not in text:
         if not _VAULT_NAME.match(text):
             raise VaultAddressError(
@@ -43,12 +49,13 @@ def vault_url(reference: str) -> str:
                 address=reference,
             )
         return f"https://{text.lower()}.vault.azure.net"
-    parts = urlsplit(text)
     try:
+        parts = urlsplit(text)
         port = parts.port
     except ValueError as exc:
         raise VaultAddressError(
-            f"{reference!r} has an invalid port; pass e.g. https://contoso.vault.azure.net", address=reference
+            f"{reference!r} is not a valid URL (its host or port); pass e.g. https://contoso.vault.azure.net",
+            address=reference,
         ) from exc
     if not parts.hostname or "\\" in parts.netloc or parts.query or parts.fragment or parts.username:
         raise VaultAddressError(
@@ -62,8 +69,27 @@ def vault_url(reference: str) -> str:
     if parts.scheme != "https":
         raise VaultAddressError(f"{reference!r} is not https; Key Vault and kvmigrate require TLS", address=reference)
     host = parts.hostname.lower()
+    if not _is_host(host):
+        raise VaultAddressError(
+            f"{reference!r} has an invalid host name {host!r}; pass e.g. https://contoso.vault.azure.net",
+            address=reference,
+        )
     netloc = f"[{host}]" if ":" in host else host
     return f"https://{netloc}" + (f":{port}" if port and port != 443 else "")
+
+
+_LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
+
+
+def _is_host(host: str) -> bool:
+    """A DNS name of letters, digits and hyphens (at most 253 characters), or an IP address."""
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    labels = host.removesuffix(".").split(".")
+    return len(host) <= 253 and all(_LABEL.match(label) for label in labels) and not labels[-1].isdigit()
 
 
 def is_loopback(url: str) -> bool:
@@ -174,6 +200,10 @@ def build_clients(
         proxy=proxy,
         proxy_auth=proxy_auth,
     )
+    # aiohttp re-sends a PUT or DELETE once when a connection drops after the request went out; Key Vault's PUT
+    # secret creates a version each time, so a lost answer would become a duplicate. Writes are settled by looking
+    # at the target instead (routes/values.py). tests/unit/test_clients.py checks the attribute still exists.
+    session._retry_connection = False
     transport = AioHttpTransport(session=session, session_owner=False)
 
     def options() -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""Value mode on one vault: read secret and certificate versions with their values, and write them again.
+"""Values on one vault: read secret and certificate versions with their values, and write one version.
 
-This is the only place a secret value passes through kvmigrate. It lives in ``VersionValue.value`` for as long as
-one object is in flight, never in a repr, log line, exception message or file: ``VersionValue`` hides it from
-``repr`` and the digest is what comparisons use.
+This is the only place a secret value passes through kvmigrate. It lives in ``VersionValue.value`` for as long as one
+object is in flight, never in a repr, log line, exception message or file: ``VersionValue`` hides it from ``repr``
+and comparisons use its digest.
 """
 
 from __future__ import annotations
@@ -13,23 +13,20 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError, HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import AzureError
 from azure.keyvault.certificates import CertificatePolicy
 
-from kvmigrate.errors import KvmigrateError, from_azure
+from kvmigrate.errors import KvmigrateError, from_azure, is_disabled_secret
 from kvmigrate.models import ObjectRef, ObjectType
+from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
 from kvmigrate.vault.clients import VaultClients
 
 PKCS12 = "application/x-pkcs12"
 
 
-class NotExportableError(KvmigrateError):
-    """The object cannot be moved by value: a key, or a certificate whose private key is not exportable."""
-
-
 @dataclass(repr=False)
 class VersionValue:
-    """One version to recreate: its attributes and (hidden) value; ``value`` None when the service refuses it."""
+    """One version with its attributes and (hidden) value; ``value`` is None where the service hides it."""
 
     version: str
     created: datetime | None
@@ -52,125 +49,115 @@ class VersionValue:
         return f"VersionValue(version={self.version!r}, enabled={self.enabled!r})"
 
 
+def signature(object_type: ObjectType, digest: str | None, info: VersionInfo | VersionValue) -> tuple[Any, ...]:
+    """What must be equal for a target version to be the copy of a source version (content and attributes).
+
+    A certificate's dates come from the certificate itself, so its content (thumbprint), enabled state and tags
+    decide; a secret's every writable attribute does.
+    """
+    tags = info.tags if isinstance(info.tags, tuple) else tuple(sorted((info.tags or {}).items()))
+    if object_type is ObjectType.CERTIFICATE:
+        return (digest, info.enabled, tags)
+    return (digest, info.enabled, info.not_before, info.expires_on, info.content_type, tags)
+
+
 @dataclass(repr=False)
 class ValuePayload:
-    """Everything needed to recreate one object by value, oldest version first."""
+    """Everything needed to recreate one object by value: its readable versions oldest first, the current last."""
 
     ref: ObjectRef
     versions: list[VersionValue]
+    hidden: list[str] = field(default_factory=list)  # versions the source will not show (disabled)
     policy: CertificatePolicy | None = None
 
-    def __len__(self) -> int:
-        return len(self.versions)
-
     def __repr__(self) -> str:
-        return f"ValuePayload({self.ref}, {len(self.versions)} versions)"
+        return f"ValuePayload({self.ref}, {len(self.versions)} versions, {len(self.hidden)} hidden)"
 
 
-def _by_creation(props: Any) -> tuple[datetime, str]:
-    return (props.created_on or datetime.min, props.version)
+def creation_order(infos: list[VersionInfo], current: str | None) -> list[VersionInfo]:
+    """Oldest first; versions made within one second tie, so the current one goes last whatever its place."""
+    ordered = sorted(infos, key=lambda info: (info.created or datetime.min, info.version))
+    return sorted(ordered, key=lambda info: info.version == current)
 
 
-class ValueAdapter:
+class VaultValues:
     """Read and write values of one vault; errors come out translated, without values in them."""
 
-    def __init__(self, clients: VaultClients, *, label: str) -> None:
+    def __init__(self, clients: VaultClients, adapter: VaultAdapter) -> None:
         self.clients = clients
-        self.label = label
+        self.adapter = adapter
+        self.label = adapter.label
 
-    async def read(self, ref: ObjectRef, *, latest_only: bool = False) -> ValuePayload:
-        """Versions of ``ref`` in creation order with their values (secrets; certificates via their secret)."""
-        if ref.type is ObjectType.KEY:
-            raise NotExportableError(
-                f"{ref}: Key Vault keys cannot be exported; move keys with backup mode inside "
-                "one subscription and geography"
-            )
-        try:
-            policy = None
-            if ref.type is ObjectType.CERTIFICATE:
-                policy = await self.clients.certificates.get_certificate_policy(ref.name)
-                if policy.exportable is False:
-                    raise NotExportableError(
-                        f"{ref}: its private key is not exportable; re-issue it in the target "
-                        "or move it with backup mode inside one subscription and geography"
-                    )
-                pager: Any = self.clients.certificates.list_properties_of_certificate_versions(ref.name)
-            else:
-                pager = self.clients.secrets.list_properties_of_secret_versions(ref.name)
-            props = sorted([p async for p in pager], key=_by_creation)
-            # Timestamps have one-second resolution: versions made within a second tie. Whatever their order,
-            # the current version must be written last so it is current in the target too.
-            current = await self._current_version(ref)
-            props.sort(key=lambda p: p.version == current)
-            if latest_only:
-                props = props[-1:]
-            versions = []
-            for p in props:
-                secret_props = p
-                value: str | None = None
-                try:
-                    secret = await self.clients.secrets.get_secret(ref.name, p.version)
-                    value, secret_props = secret.value, secret.properties
-                    del secret
-                except HttpResponseError as exc:
-                    if exc.status_code != 403 or "disabled" not in str(exc.message).lower():
-                        raise
-                thumbprint = getattr(p, "x509_thumbprint", None)
-                versions.append(
-                    VersionValue(
-                        p.version,
-                        p.created_on,
-                        p.enabled,
-                        getattr(p, "not_before", None),
-                        p.expires_on,
-                        getattr(secret_props, "content_type", None),
-                        dict(p.tags) if p.tags else None,
-                        value,
-                        thumbprint.hex() if isinstance(thumbprint, bytes) else None,
-                    )
-                )
-            return ValuePayload(ref, versions, policy)
-        except AzureError as exc:
-            raise from_azure(exc, vault=self.label, operation="get", subject=str(ref)) from exc
-
-    async def _current_version(self, ref: ObjectRef) -> str | None:
+    async def current_version(self, ref: ObjectRef) -> str | None:
+        """The current version id (None if the object is gone or its current version is hidden)."""
         try:
             if ref.type is ObjectType.CERTIFICATE:
                 properties = (await self.clients.certificates.get_certificate(ref.name)).properties
                 return properties.version if properties else None
-            return (await self.clients.secrets.get_secret(ref.name)).properties.version
-        except HttpResponseError as exc:
-            if exc.status_code == 403:  # the current secret version is disabled: listing order decides
+            return str((await self.clients.secrets.get_secret(ref.name)).properties.version)
+        except AzureError as exc:
+            if is_disabled_secret(exc) or getattr(exc, "status_code", None) == 404:
                 return None
-            raise
+            raise from_azure(exc, vault=self.label, operation="get", subject=str(ref)) from exc
 
-    async def is_exportable(self, ref: ObjectRef) -> bool:
-        """Whether a certificate's private key can leave the vault (its policy says ``exportable``)."""
+    async def policy(self, ref: ObjectRef) -> CertificatePolicy:
         try:
-            policy = await self.clients.certificates.get_certificate_policy(ref.name)
+            return await self.clients.certificates.get_certificate_policy(ref.name)
         except AzureError as exc:
             raise from_azure(exc, vault=self.label, operation="get", subject=f"{ref} policy") from exc
-        return policy.exportable is not False
 
-    async def existing(self, ref: ObjectRef) -> list[VersionValue]:
-        """The target's versions of ``ref`` with values, oldest first (to find writes a crash left unjournaled).
+    async def read(self, ref: ObjectRef, infos: list[VersionInfo], *, latest_only: bool) -> ValuePayload:
+        """The values of ``infos`` (creation order, current last); disabled versions are listed in ``hidden``."""
+        current = await self.current_version(ref)
+        ordered = creation_order(infos, current)
+        if latest_only:
+            ordered = ordered[-1:]
+        payload = ValuePayload(ref, [])
+        if ref.type is ObjectType.CERTIFICATE:
+            payload.policy = await self.policy(ref)
+        for info in ordered:
+            value, content_type = await self._value(ref, info.version)
+            if value is None:
+                payload.hidden.append(info.version)
+                continue
+            payload.versions.append(
+                VersionValue(
+                    info.version,
+                    info.created,
+                    info.enabled,
+                    info.not_before,
+                    info.expires_on,
+                    content_type if ref.type is ObjectType.SECRET else content_type or PKCS12,
+                    dict(info.tags) or None,
+                    value,
+                    info.thumbprint,
+                )
+            )
+        return payload
 
-        None when the target has no such object: a crash may come after the journal said ``restoring`` and before
-        the first write.
-        """
-        if ref.type is ObjectType.KEY:
-            return []
+    async def digest(self, ref: ObjectRef, info: VersionInfo) -> str | None:
+        """A version's content digest: a certificate's thumbprint (no read), else the SHA-256 of the value."""
+        if ref.type is ObjectType.CERTIFICATE:
+            return info.thumbprint
+        value, _ = await self._value(ref, info.version)
+        return None if value is None else hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+    async def _value(self, ref: ObjectRef, version: str) -> tuple[str | None, str | None]:
+        """The secret behind a version (a certificate's PFX or PEM), and its content type; None when hidden."""
         try:
-            return (await self.read(ref)).versions
-        except KvmigrateError as exc:
-            if isinstance(exc.__cause__, ResourceNotFoundError):
-                return []
-            raise
+            secret = await self.clients.secrets.get_secret(ref.name, version)
+        except AzureError as exc:
+            if is_disabled_secret(exc):
+                return None, None
+            raise from_azure(exc, vault=self.label, operation="get", subject=f"{ref} version {version}") from exc
+        return secret.value, secret.properties.content_type
 
     async def write(self, ref: ObjectRef, version: VersionValue, policy: CertificatePolicy | None) -> str:
-        """Create one version in this vault; returns its new version id. Raises azure-core errors untranslated
-        so the caller can tell a refused write from an answer lost after the write."""
-        assert version.value is not None
+        """Create one version; returns its new version id. Raises azure-core's errors untranslated, so the caller
+        can tell a refusal from an answer lost after the write. Nothing below retries it: azure-core's retries are
+        off for this call and the session never re-sends (``clients.py``)."""
+        if version.value is None:
+            raise KvmigrateError(f"{ref} version {version.version}: no value to write (a bug; please report it)")
         if ref.type is ObjectType.SECRET:
             created = await self.clients.secrets.set_secret(
                 ref.name,
@@ -189,10 +176,6 @@ class ValueAdapter:
             ref.name, material, enabled=version.enabled, tags=version.tags, policy=policy, retry_total=0
         )
         del material
-        assert imported.properties is not None
+        if imported.properties is None:
+            raise KvmigrateError(f"{ref}: the import answered without a version (a bug; please report it)")
         return str(imported.properties.version)
-
-    def translate(self, exc: AzureError, ref: ObjectRef) -> KvmigrateError:
-        return from_azure(
-            exc, vault=self.label, operation="set" if ref.type is ObjectType.SECRET else "import", subject=str(ref)
-        )

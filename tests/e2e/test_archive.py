@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from kvmigrate.archive import Archive, ArchiveError
+from kvmigrate.archive import Archive, ArchiveWriter
+from kvmigrate.errors import ArchiveError
 from kvmigrate.emulator import Emulator
-from kvmigrate.engine import CopyEngine
+from kvmigrate.engine import Engine
 from kvmigrate.errors import WrongSecurityDomainError
 from kvmigrate.options import ConnectionOptions, CopyOptions
 from kvmigrate.vault.clients import VaultClients
@@ -40,7 +41,7 @@ async def test_round_trip_through_an_archive_keeps_every_version(
 ) -> None:
     seeded = await seed_mixed(src, secrets=20, certificates=1)
     archive_dir = tmp_path / "archive"
-    backup = await CopyEngine(
+    backup = await Engine(
         run(emulator, "backup", emulator.vaults["src"].url, str(archive_dir), tmp_path / "b.db")
     ).run()
     assert backup.failed == 0 and backup.copied == seeded.total
@@ -57,7 +58,7 @@ async def test_round_trip_through_an_archive_keeps_every_version(
     for value in ("m-0-0", "value-s-0001-0"):  # blobs are Key Vault's encrypted backups: no plain values
         assert all(value.encode() not in p.read_bytes() for p in archive_dir.rglob("*") if p.is_file())
 
-    restore = await CopyEngine(
+    restore = await Engine(
         run(emulator, "restore", str(archive_dir), emulator.vaults["dst"].url, tmp_path / "r.db")
     ).run()
     assert restore.failed == 0 and restore.copied == seeded.total
@@ -85,7 +86,12 @@ async def test_tampered_blob_fails_alone_and_others_restore(
     data[100] ^= 0xFF
     tampered.write_bytes(bytes(data))
     (archive_dir / "secrets" / "t-0004.blob").unlink()
-    result = await _in_thread(run_cli, emulator, "restore", str(archive_dir), dst_url, "-o", "json", cwd=tmp_path)
+    refused = await _in_thread(run_cli, emulator, "restore", str(archive_dir), dst_url, "-o", "json", cwd=tmp_path)
+    assert refused.returncode == 1 and "incomplete" in refused.stderr and "--allow-incomplete" in refused.stderr
+    assert [p async for p in dst.secrets.list_properties_of_secrets()] == []  # refused before writing anything
+    result = await _in_thread(
+        run_cli, emulator, "restore", str(archive_dir), dst_url, "--allow-incomplete", "-o", "json", cwd=tmp_path
+    )
     assert result.returncode == 1
     document = json.loads(result.stdout)
     assert document["copied"] == 4 and document["failed"] == 2
@@ -119,7 +125,7 @@ async def test_bad_archives_get_clear_errors(emulator: Emulator, src: VaultClien
     exposed = await _in_thread(run_cli, emulator, "restore", str(archive_dir), dst_url, cwd=tmp_path)
     assert exposed.returncode == 0 and "readable by other users" in exposed.stderr
     with pytest.raises(ArchiveError, match="not empty"):
-        Archive.create_or_resume(tmp_path, source="https://x")
+        ArchiveWriter(tmp_path, source="https://x")
 
 
 async def test_restore_into_another_subscription_says_why(
@@ -127,9 +133,9 @@ async def test_restore_into_another_subscription_says_why(
 ) -> None:
     await seed_secrets(src, 3, prefix="x")
     archive_dir = tmp_path / "archive"
-    await CopyEngine(run(emulator, "backup", emulator.vaults["src"].url, str(archive_dir), tmp_path / "b.db")).run()
+    await Engine(run(emulator, "backup", emulator.vaults["src"].url, str(archive_dir), tmp_path / "b.db")).run()
     with pytest.raises(WrongSecurityDomainError, match="same Azure subscription and geography"):
-        await CopyEngine(
+        await Engine(
             run(emulator, "restore", str(archive_dir), emulator.vaults["far"].url, tmp_path / "r.db")
         ).run()
 
@@ -142,7 +148,7 @@ async def test_interrupted_backup_and_restore_resume(
     archive_dir = tmp_path / "archive"
     src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
     if operation == "restore":
-        await CopyEngine(run(emulator, "backup", src_url, str(archive_dir), tmp_path / "b.db")).run()
+        await Engine(run(emulator, "backup", src_url, str(archive_dir), tmp_path / "b.db")).run()
     for name in ("src", "dst"):
         emulator.vaults[name].vault.settings.latency_ms = 30
     args = ["backup", src_url, str(archive_dir)] if operation == "backup" else ["restore", str(archive_dir), dst_url]

@@ -25,7 +25,8 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
 @pytest.mark.parametrize(
     ("args", "words"),
     [
-        (["copy", "not a vault", "dst-vault"], "is not a vault name"),
+        (["copy", "not a vault", "dst-vault"], "contains whitespace"),
+        (["copy", "not-a-vault!", "dst-vault"], "is not a vault name"),
         (["copy", "http://vault.example.com", "dst-vault"], "not https"),
         (["copy", "https://src.vault.azure.net/keys", "dst-vault"], "has a path"),
         (["copy", "src-vault", "SRC-VAULT"], "same vault"),

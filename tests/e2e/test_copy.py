@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from kvmigrate.emulator import Emulator
-from kvmigrate.engine import CopyEngine
+from kvmigrate.engine import Engine
 from kvmigrate.models import ObjectType
 from kvmigrate.options import ConnectionOptions, CopyOptions
 from kvmigrate.vault.clients import VaultClients
@@ -39,7 +39,7 @@ async def test_copy_mixed_vault_keeps_every_version_and_attribute(
     emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
 ) -> None:
     seeded = await seed_mixed(src)
-    summary = await CopyEngine(copy_options(emulator, tmp_path)).run()
+    summary = await Engine(copy_options(emulator, tmp_path)).run()
     assert summary.failed == 0, summary.failures
     assert summary.copied == seeded.total
     assert await version_map(dst) == await version_map(src)
@@ -56,12 +56,12 @@ async def test_copy_mixed_vault_keeps_every_version_and_attribute(
     # A second run finds everything done in the journal: no backup or restore at all.
     emulator.vaults["src"].vault.stats.reset()
     emulator.vaults["dst"].vault.stats.reset()
-    again = await CopyEngine(copy_options(emulator, tmp_path)).run()
+    again = await Engine(copy_options(emulator, tmp_path)).run()
     assert again.previously_done == seeded.total and again.copied == 0
     assert not any(op.endswith((".backup", ".restore")) for op in stats(emulator, "src") | stats(emulator, "dst"))
 
     # With a fresh journal, identical version ids in the target count as already copied, not as conflicts.
-    fresh = await CopyEngine(copy_options(emulator, tmp_path, state=tmp_path / "fresh.db")).run()
+    fresh = await Engine(copy_options(emulator, tmp_path, state=tmp_path / "fresh.db")).run()
     assert fresh.already_copied == seeded.total and fresh.copied == 0 and fresh.failed == 0
 
 
@@ -71,7 +71,7 @@ async def test_filters_select_types_and_names(
     await seed_secrets(src, 10, prefix="app")
     await seed_secrets(src, 5, prefix="db")
     await src.keys.create_ec_key("app-key")
-    summary = await CopyEngine(
+    summary = await Engine(
         copy_options(emulator, tmp_path, types=(ObjectType.SECRET,), include=("APP-*",), exclude=("app-0009",))
     ).run()
     assert summary.copied == 9
@@ -87,14 +87,14 @@ async def test_conflicts_skip_fail_and_soft_deleted(
     await dst.secrets.set_secret("c-0000", "someone else's")
     await dst.secrets.set_secret("c-0001", "deleted here")
     await dst.secrets.delete_secret("c-0001", _polling_interval=0.05)
-    skip = await CopyEngine(copy_options(emulator, tmp_path, state=tmp_path / "skip.db")).run()
+    skip = await Engine(copy_options(emulator, tmp_path, state=tmp_path / "skip.db")).run()
     assert skip.copied == 1 and skip.skipped == {"skip-existing": 1, "conflict-deleted": 1} and skip.failed == 0
     assert (await dst.secrets.get_secret("c-0000")).value == "someone else's"  # never overwritten
 
-    fail = await CopyEngine(copy_options(emulator, tmp_path, state=tmp_path / "fail.db", on_conflict="fail")).run()
+    fail = await Engine(copy_options(emulator, tmp_path, state=tmp_path / "fail.db", on_conflict="fail")).run()
     assert [f.name for f in fail.failures] == ["c-0000"] and "already exists" in fail.failures[0].error
 
-    recovered = await CopyEngine(
+    recovered = await Engine(
         copy_options(emulator, tmp_path, state=tmp_path / "purge.db", purge_deleted=True)
     ).run()
     assert recovered.failed == 0 and recovered.copied == 1  # purged, then restored once the name was free
@@ -105,7 +105,7 @@ async def test_rate_limited_vault_settles_near_its_limit(emulator: Emulator, src
     await seed_secrets(src, 100, prefix="t")
     for name in ("src", "dst"):
         emulator.vaults[name].vault.settings.rate_limit = 60  # 6 per second, --rps far above it
-    summary = await CopyEngine(copy_options(emulator, tmp_path, rps=200, concurrency=16)).run()
+    summary = await Engine(copy_options(emulator, tmp_path, rps=200, concurrency=16)).run()
     assert summary.failed == 0 and summary.copied == 100
     throttled, requests = sum(summary.throttled.values()), sum(summary.requests.values())
     assert throttled > 0  # it met the limit and adapted instead of failing
@@ -118,7 +118,7 @@ async def test_faults_lose_nothing(emulator: Emulator, src: VaultClients, dst: V
         settings = emulator.vaults[name].vault.settings
         settings.error_rate = 0.05
         settings.drop_rate = 0.05
-    summary = await CopyEngine(copy_options(emulator, tmp_path, concurrency=8)).run()
+    summary = await Engine(copy_options(emulator, tmp_path, concurrency=8)).run()
     for name in ("src", "dst"):
         emulator.vaults[name].vault.settings.error_rate = 0
         emulator.vaults[name].vault.settings.drop_rate = 0
@@ -156,7 +156,10 @@ async def test_cli_json_summary_and_exit_codes(emulator: Emulator, src: VaultCli
         assert key in document
     assert document["copied"] == 5 and document["failed"] == 0
     state = Path(document["state"])
-    assert state.parent == tmp_path / ".kvmigrate" and oct(state.stat().st_mode & 0o777) == "0o600"
+    # The default journal lives in the per-user state folder, so a rerun from any directory finds it.
+    assert state.parent == Path(os.environ["KVMIGRATE_STATE_DIR"]) / "journals"
+    assert oct(state.stat().st_mode & 0o777) == "0o600" and oct(state.parent.stat().st_mode & 0o777) == "0o700"
+    assert not (tmp_path / ".kvmigrate").exists()
 
     same = await _in_thread(run_cli, emulator, "copy", src_url, src_url + "/", cwd=tmp_path)
     assert same.returncode == 2 and "same vault" in same.stderr and "Traceback" not in same.stderr

@@ -16,10 +16,10 @@ import pytest
 from kvmigrate.archive import Archive
 from kvmigrate.emulator import Emulator
 from kvmigrate.models import ObjectType
-from kvmigrate.options import ConnectionOptions
 from kvmigrate.vault.clients import VaultClients
 from kvmigrate.verify import verify
 from tests.e2e.test_copy import _in_thread, _sleep, cli_env, run_cli
+from tests.helpers import verify_options
 from tests.seed import seed_secrets
 
 COUNT = 60
@@ -78,12 +78,7 @@ async def test_sigkill_then_rerun(emulator: Emulator, src: VaultClients, tmp_pat
     } & done_before
     assert not moved_again, sorted(moved_again)[:5]
     if run == "copy":
-        report = await verify(
-            src_url,
-            dst_url,
-            types=(ObjectType.SECRET,),
-            connection=ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None),
-        )
+        report = await verify(verify_options(emulator, "src", "dst", types=(ObjectType.SECRET,)))
         assert report.ok and report.matched == COUNT
     else:
         loaded = Archive.load(archive)

@@ -12,11 +12,12 @@ from pathlib import Path
 import pytest
 
 from kvmigrate.emulator import Emulator
-from kvmigrate.engine import CopyEngine
+from kvmigrate.engine import Engine
 from kvmigrate.models import ObjectType
 from kvmigrate.options import ConnectionOptions, CopyOptions
 from kvmigrate.vault.clients import VaultClients
 from kvmigrate.verify import verify
+from tests.helpers import verify_options
 from tests.seed import seed_secrets
 
 OBJECTS = int(os.environ.get("KVMIGRATE_SOAK_OBJECTS", "150"))
@@ -33,7 +34,7 @@ async def test_fault_soak_loses_and_duplicates_nothing(
         emulator.vaults[name].vault.stats.reset()
     connection = ConnectionOptions(ca_bundle=emulator.ca_file, tenant_id=None)
     started = time.monotonic()
-    summary = await CopyEngine(
+    summary = await Engine(
         CopyOptions(
             source=emulator.vaults["src"].url,
             target=emulator.vaults["dst"].url,
@@ -65,7 +66,5 @@ async def test_fault_soak_loses_and_duplicates_nothing(
     )
     restored = emulator.vaults["dst"].vault.secrets
     assert all(len(restored.get(f"soak-{i:04d}").versions) == 2 for i in range(OBJECTS))  # no duplicates
-    report = await verify(
-        emulator.vaults["src"].url, emulator.vaults["dst"].url, types=(ObjectType.SECRET,), connection=connection
-    )
+    report = await verify(verify_options(emulator, "src", "dst", types=(ObjectType.SECRET,)))
     assert report.ok and report.matched == OBJECTS

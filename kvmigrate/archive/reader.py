@@ -1,0 +1,214 @@
+"""Read an archive safely: the manifest validated, each blob a regular file of the manifest's size, SHA-256 checked.
+
+Layout::
+
+    ARCHIVE/                      0700
+      manifest.json               0600  format, source vault, created, tool version, one entry per object
+      entries.jsonl               0600  the write-ahead log of a running backup (folded into the manifest at the end)
+      secrets/<name>.blob         0600  the blob exactly as Key Vault returned it (opaque, encrypted by Azure)
+      keys/<name>.blob, certificates/<name>.blob
+
+``Archive.load`` refuses (exit 2, before anything is written) a manifest that breaks a rule of ``manifest.py``, and a
+blob that is a link, not a regular file, or not of the size the manifest gives. A missing blob makes the archive
+incomplete (restore refuses it unless ``--allow-incomplete``); a blob whose SHA-256 differs fails its object.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import stat
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+from kvmigrate.archive.manifest import ENTRIES, MANIFEST, MAX_MANIFEST_BYTES, Entry, escape_for_message, parse
+from kvmigrate.errors import ArchiveBlobError, ArchiveError, UnsafePathError
+from kvmigrate.files import read_regular
+from kvmigrate.models import Listed, ObjectRef, ObjectType, fingerprint
+
+log = logging.getLogger(__name__)
+
+
+class Archive:
+    """The manifest and entries of one archive folder."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.expanduser().absolute()
+        self.source = ""
+        self.created = ""
+        self.tool_version = ""
+        self.complete = False
+        self.entries: dict[tuple[ObjectType, str], Entry] = {}
+        self.missing: list[Entry] = []  # entries whose blob file is absent
+
+    @property
+    def label(self) -> str:
+        return str(self.root)
+
+    @classmethod
+    def load(cls, root: Path) -> Archive:
+        """Open an existing archive, refusing what cannot be trusted with a clear message."""
+        archive = cls(root)
+        try:
+            info = os.lstat(archive.root)
+        except FileNotFoundError:
+            raise ArchiveError(f"archive {archive.root} does not exist") from None
+        if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+            raise ArchiveError(f"archive {archive.root} is not a folder (or is a symbolic link)")
+        manifest = archive.root / MANIFEST
+        try:
+            text = read_regular(manifest, limit=MAX_MANIFEST_BYTES, what="manifest").decode("utf-8")
+        except FileNotFoundError:
+            raise ArchiveError(
+                f"archive {archive.root} has no {MANIFEST}: it is not a kvmigrate archive, or its backup never started"
+                " (a folder of az/portal backup files is read with the same command once it holds .blob or backup"
+                " files)"
+            ) from None
+        except UnsafePathError as exc:
+            raise ArchiveError(f"archive {archive.root}: {exc}") from exc
+        except UnicodeDecodeError as exc:
+            raise ArchiveError(f"{manifest} is damaged (not UTF-8 text); take the backup again") from exc
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError):
+                raise
+            raise ArchiveError(f"cannot read {manifest}: {exc.strerror}") from exc
+        parsed = parse(text, where=str(archive.root))
+        archive.source, archive.created = parsed.source, parsed.created
+        archive.tool_version, archive.complete = parsed.tool_version, parsed.complete
+        for entry in parsed.entries:
+            archive._add(entry)
+        archive._replay_entries()
+        archive._check_blob_files()
+        archive.warn_if_exposed()
+        return archive
+
+    def _add(self, entry: Entry) -> None:
+        self.entries[(entry.type, entry.name.lower())] = entry
+
+    def _replay_entries(self) -> None:
+        """Fold in what a backup wrote after its last manifest (it was interrupted): the archive is incomplete."""
+        path = self.root / ENTRIES
+        try:
+            text = read_regular(path, limit=MAX_MANIFEST_BYTES, what="archive log").decode("utf-8", "replace")
+        except (FileNotFoundError, UnsafePathError, OSError) as exc:
+            if isinstance(exc, UnsafePathError):
+                raise ArchiveError(f"archive {self.root}: {exc}") from exc
+            return
+        for line in text.splitlines():
+            try:
+                self._add(Entry.from_dict(json.loads(line)))
+            except (ValueError, KeyError, TypeError):
+                log.warning("ignoring a torn or invalid line of %s", path)  # a crash mid-append
+        self.complete = False
+
+    def _check_blob_files(self) -> None:
+        """Every blob that exists must be a regular file (never a link, FIFO or device) of the manifest's size."""
+        self.missing = []
+        for entry in self.entries.values():
+            path = self.root / entry.blob
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                self.missing.append(entry)
+                continue
+            if not stat.S_ISREG(info.st_mode):
+                raise ArchiveError(
+                    f"archive {self.root} is damaged: the blob of {entry.ref} ({escape_for_message(entry.blob)}) is "
+                    "not a regular file (a link, device or pipe); it cannot be trusted - take the backup again"
+                )
+            if info.st_size != entry.size:
+                raise ArchiveError(
+                    f"archive {self.root} is damaged: the blob of {entry.ref} has {info.st_size} bytes, the manifest "
+                    f"says {entry.size} (truncated or replaced); take the backup again"
+                )
+
+    @property
+    def is_whole(self) -> bool:
+        """A finished backup with every blob present (SHA-256s are checked when read, or by ``verify_blobs``)."""
+        return self.complete and not self.missing
+
+    def problems(self) -> list[str]:
+        """Why the archive is not whole, one line each (empty when it is)."""
+        lines = []
+        if not self.complete:
+            lines.append("the backup did not finish (rerun it to complete the archive)")
+        if self.missing:
+            lines.append(f"{len(self.missing)} blob file(s) are missing, e.g. {self.missing[0].blob}")
+        return lines
+
+    def verify_blobs(self) -> list[str]:
+        """Check every present blob's SHA-256 against the manifest; one line per mismatch."""
+        bad = []
+        for entry in sorted(self.entries.values(), key=lambda e: (e.type.value, e.name.lower())):
+            if entry in self.missing:
+                continue
+            try:
+                self.read_blob(entry)
+            except ArchiveBlobError as exc:
+                bad.append(str(exc))
+        return bad
+
+    def warn_if_exposed(self) -> list[str]:
+        """Warn (not fail) when the archive or its files are readable by others."""
+        exposed = []
+        for path in [self.root, *(self.root / e.blob for e in self.entries.values()), self.root / MANIFEST]:
+            try:
+                mode = os.lstat(path).st_mode
+            except FileNotFoundError:
+                continue
+            if mode & (stat.S_IRWXG | stat.S_IRWXO):
+                exposed.append(str(path))
+        if exposed:
+            log.warning(
+                "archive %s has %d file(s) readable by other users (e.g. %s); run chmod -R go-rwx on it",
+                self.root,
+                len(exposed),
+                exposed[0],
+            )
+        return exposed
+
+    def read_blob(self, entry: Entry) -> bytes:
+        """The blob of ``entry``: a regular file of the manifest's size whose SHA-256 matches, or ArchiveBlobError."""
+        path = self.root / entry.blob
+        try:
+            blob = read_regular(path, limit=entry.size, what="blob file")
+        except FileNotFoundError as exc:
+            raise ArchiveBlobError(f"{entry.ref}: blob file {path} is missing from the archive") from exc
+        except (UnsafePathError, OSError) as exc:
+            raise ArchiveBlobError(f"{entry.ref}: cannot read blob file {path}: {exc}") from exc
+        if len(blob) != entry.size or hashlib.sha256(blob).hexdigest() != entry.sha256:
+            raise ArchiveBlobError(
+                f"{entry.ref}: blob file {path} does not match the SHA-256 in the manifest (tampered or truncated); "
+                "it was not restored"
+            )
+        return blob
+
+    def listed(self, entry: Entry) -> Listed:
+        return Listed(entry.ref, enabled=entry.enabled, fingerprint=fingerprint(sha256=entry.sha256))
+
+
+class ArchiveSource:
+    """Restore's source end: objects from the manifest, blobs from their files (checked)."""
+
+    def __init__(self, archive: Archive) -> None:
+        self.archive = archive
+        self.label = archive.label
+
+    async def list_objects(self, object_type: ObjectType) -> AsyncIterator[Listed]:
+        for entry in sorted(self.archive.entries.values(), key=lambda e: e.name.lower()):
+            if entry.type is object_type:
+                yield self.archive.listed(entry)
+
+    async def versions(self, ref: ObjectRef) -> list[str]:
+        entry = self.archive.entries.get((ref.type, ref.key))
+        return sorted(entry.versions) if entry else []
+
+    async def backup(self, ref: ObjectRef) -> bytes:
+        return self.archive.read_blob(self.archive.entries[(ref.type, ref.key)])
+
+
+def is_archive_reference(reference: str) -> bool:
+    """A SOURCE that is an existing folder or file (or a path to one) is an archive, not a vault."""
+    return Path(reference).exists() or reference.startswith((".", "/", "~"))

@@ -1,0 +1,197 @@
+"""Every command-line flag, defined once; commands pick the groups they take.
+
+Each option's help says which layer handles it (route, engine, rate policy, journal), as ``options.py`` does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from kvmigrate.models import ObjectType
+from kvmigrate.options import DEFAULT_CONCURRENCY, DEFAULT_RPS
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _apply(command: F, decorators: list[Callable[[Any], Any]]) -> F:
+    """Apply option decorators in reading order (the first listed is shown first in --help)."""
+    for decorator in reversed(decorators):
+        command = decorator(command)
+    return command
+
+
+def output(*formats: str) -> Callable[[F], F]:
+    """``-o/--output`` with the formats this command has (asking for another is a usage error)."""
+    helps = {"table": "a table for people", "json": "one JSON document on stdout", "markdown": "Markdown (a ticket)"}
+
+    def decorate(command: F) -> F:
+        return click.option(
+            "-o",
+            "--output",
+            type=click.Choice(list(formats)),
+            default="table",
+            show_default=True,
+            help="Output format: " + ", ".join(f"{name} = {helps[name]}" for name in formats) + ".",
+        )(command)
+
+    return decorate
+
+
+def connection(command: F) -> F:
+    """Options every vault command accepts after its name, as in az CLI."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--ca-bundle",
+                type=click.Path(dir_okay=False, path_type=Path),
+                envvar="KVMIGRATE_CA_BUNDLE",
+                help="Extra CA file (PEM) to trust, e.g. the emulator's. TLS verification is never turned off. "
+                "[env: KVMIGRATE_CA_BUNDLE]",
+            ),
+            click.option("--tenant-id", help="Preferred Azure AD tenant for the credential chain."),
+            click.option("-v", "--verbose", is_flag=True, help="Log each step to stderr (never values or tokens)."),
+            click.option(
+                "--log-file",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Also write the detailed log here (created 0600, never through a symbolic link).",
+            ),
+        ],
+    )
+
+
+def selection(command: F) -> F:
+    """--types/--include/--exclude: which source objects a command looks at."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--types",
+                default="secrets,keys,certificates",
+                show_default=True,
+                help="Comma-separated subset of secrets,keys,certificates.",
+            ),
+            click.option(
+                "--include",
+                multiple=True,
+                metavar="GLOB",
+                help="Only names matching GLOB (repeatable, case-insensitive).",
+            ),
+            click.option("--exclude", multiple=True, metavar="GLOB", help="Skip names matching GLOB (repeatable)."),
+        ],
+    )
+
+
+def pace(concurrency: int = DEFAULT_CONCURRENCY) -> Callable[[F], F]:
+    """--concurrency (engine) and --rps (rate policy): how hard a command pushes each vault."""
+
+    def decorate(command: F) -> F:
+        return _apply(
+            command,
+            [
+                click.option(
+                    "--concurrency",
+                    type=click.IntRange(1, 512),
+                    default=concurrency,
+                    show_default=True,
+                    help="Objects in flight at once.",
+                ),
+                click.option(
+                    "--rps",
+                    type=click.FloatRange(min=0.1, max=10_000),
+                    default=DEFAULT_RPS,
+                    show_default=True,
+                    help="HTTP attempts per second per vault, retries and auth challenges included. Key Vault "
+                    "allows 4,000 per 10 s; on a 429 the rate drops to what the vault admitted over its last 10 s "
+                    "window, and climbs back from one window later.",
+                ),
+            ],
+        )
+
+    return decorate
+
+
+def conflicts(command: F) -> F:
+    """How a run treats what the target already holds (copy, restore, plan)."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--on-conflict",
+                type=click.Choice(["skip", "fail"]),
+                default="skip",
+                show_default=True,
+                help="An object of the same name in the target with other versions: skip it, or count it as "
+                "failed. The same versions count as already copied either way.",
+            ),
+            click.option(
+                "--recover-deleted",
+                is_flag=True,
+                help="A soft-deleted object of the same name in the target: recover it (then compare).",
+            ),
+            click.option(
+                "--purge-deleted",
+                is_flag=True,
+                help="A soft-deleted object of the same name in the target: PURGE it (destructive), then copy.",
+            ),
+        ],
+    )
+
+
+def mode(command: F) -> F:
+    """--mode and --latest-only: the route objects move by (copy, plan)."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--mode",
+                type=click.Choice(["backup", "value", "auto"]),
+                default="backup",
+                show_default=True,
+                help="backup: Key Vault's backup blobs (same subscription and geography; every version keeps its "
+                "id). value: recreate secrets and certificates from their values, any subscription, geography or "
+                "tenant (keys cannot move). auto: backup, switching to value when the target refuses blobs.",
+            ),
+            click.option("--latest-only", is_flag=True, help="Value mode: move only each object's current version."),
+        ],
+    )
+
+
+def journal(command: F) -> F:
+    """--state and --restart: where a run journals, and starting over (copy, backup, restore)."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--state",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="Journal file (SQLite) [default: <state folder>/journals/<source>__<target>.db, where the state "
+                "folder is $KVMIGRATE_STATE_DIR, $XDG_STATE_HOME/kvmigrate or ~/.local/state/kvmigrate].",
+            ),
+            click.option("--restart", is_flag=True, help="Discard the journal and start over."),
+        ],
+    )
+
+
+def dry_run(what: str) -> Callable[[F], F]:
+    return click.option("--dry-run", is_flag=True, help=f"Print the plan (as `kvmigrate plan {what}`); write nothing.")
+
+
+def allow_incomplete(command: F) -> F:
+    return click.option(
+        "--allow-incomplete",
+        is_flag=True,
+        help="Restore from an archive whose backup did not finish or that lacks blobs (missing ones are reported "
+        "failed); without it such a restore exits 1 before writing anything.",
+    )(command)
+
+
+def parse_types(value: str) -> tuple[ObjectType, ...]:
+    try:
+        return tuple(dict.fromkeys(ObjectType.parse(part) for part in value.split(",") if part.strip()))
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--types") from exc

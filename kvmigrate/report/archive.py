@@ -1,0 +1,64 @@
+"""``archive inspect``: what an archive holds, whether it is whole, and whether every blob matches its SHA-256."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from kvmigrate.archive import Archive
+from kvmigrate.report.text import safe, say
+
+
+def inspection(archive: Archive, bad: list[str] | None) -> dict[str, Any]:
+    """The ``-o json`` document: the manifest, what makes it not whole, and (unless --quick) the SHA-256 check."""
+    return {
+        "source": archive.source,
+        "created": archive.created,
+        "complete": archive.complete,
+        "whole": archive.is_whole and not bad,
+        "problems": archive.problems(),
+        "blobs_checked": bad is not None,
+        "blob_mismatches": bad or [],
+        "tool_version": archive.tool_version,
+        "objects": [
+            e.as_dict() for e in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower()))
+        ],
+    }
+
+
+def inspection_json(archive: Archive, bad: list[str] | None) -> str:
+    return json.dumps(inspection(archive, bad), indent=2)
+
+
+def print_archive(console: Console, archive: Archive, bad: list[str] | None) -> None:
+    if archive.is_whole and not bad:
+        state: tuple[str, str] = ("complete" + ("" if bad is not None else " (blobs not checked: --quick)"), "green")
+    else:
+        state = ("INCOMPLETE OR DAMAGED", "red")
+    say(
+        console,
+        f"archive {archive.root}: backup of {archive.source} taken {archive.created} by kvmigrate "
+        f"{archive.tool_version}; ",
+        state,
+    )
+    for problem in archive.problems():
+        say(console, ("problem:", "red"), f" {problem}")
+    for mismatch in bad or []:
+        say(console, ("damaged:", "red"), f" {mismatch}")
+    table = Table()
+    for column in ("type", "name", "versions", "enabled", "bytes", "sha256"):
+        table.add_column(column, overflow="fold")
+    for entry in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower())):
+        table.add_row(
+            entry.type.value,
+            safe(entry.name),
+            str(len(entry.versions)),
+            "" if entry.enabled is None else str(entry.enabled).lower(),
+            str(entry.size),
+            entry.sha256[:16] + "…",
+        )
+    console.print(table)
+    say(console, f"{len(archive.entries)} objects")

@@ -1,0 +1,118 @@
+"""Choose and build the route for a run: its two ends, their SDK clients and limiters, and the route object.
+
+Everything here that can refuse a run — an address, the CA bundle, an archive's manifest, a backup folder that is not
+empty — raises before any network request and before anything is written. Opening the clients costs no request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from azure.core.credentials_async import AsyncTokenCredential
+
+from kvmigrate.archive import Archive, ArchiveSource, ArchiveWriter
+from kvmigrate.errors import ArchiveIncompleteError
+from kvmigrate.options import ConnectionOptions, CopyOptions
+from kvmigrate.ratelimit import AdaptiveRateLimiter
+from kvmigrate.routes.auto import AutoRoute
+from kvmigrate.routes.base import Route
+from kvmigrate.routes.blobs import BlobRoute, VaultBlobs
+from kvmigrate.routes.values import ValueRoute
+from kvmigrate.vault.adapter import VaultAdapter
+from kvmigrate.vault.clients import build_clients, check_ca_bundle, vault_url
+from kvmigrate.vault.credential import default_credential
+from kvmigrate.vault.pair import vault_pair_urls
+from kvmigrate.vault.values import VaultValues
+
+
+def run_labels(options: CopyOptions) -> tuple[str, str]:
+    """Normalised names of both ends (vault URLs, or absolute archive paths); usage errors for bad ones."""
+    if options.operation == "copy":
+        return vault_pair_urls(options.source, options.target)
+    if options.operation == "backup":
+        return vault_url(options.source), str(Path(options.target).expanduser().absolute())
+    return str(Path(options.source).expanduser().absolute()), vault_url(options.target)
+
+
+class Vaults:
+    """The adapters of the vaults a run talks to, each with its clients and limiter; closed together."""
+
+    def __init__(
+        self,
+        urls: tuple[str, ...],
+        *,
+        connection: ConnectionOptions,
+        rps: float,
+        credential: AsyncTokenCredential | None,
+    ) -> None:
+        check_ca_bundle(connection.ca_bundle)
+        self.connection = connection
+        self.limiters = {url: AdaptiveRateLimiter(rps) for url in urls}
+        self._credential = credential
+        self.adapters: dict[str, VaultAdapter] = {}
+        self.values: dict[str, VaultValues] = {}
+
+    async def open(self, stack: AsyncExitStack) -> None:
+        credential = self._credential
+        if credential is None:
+            credential = default_credential(self.connection.tenant_id)
+            stack.push_async_callback(credential.close)
+        for url, limiter in self.limiters.items():
+            clients = build_clients(url, credential, ca_bundle=self.connection.ca_bundle, limiter=limiter)
+            await stack.enter_async_context(clients)
+            adapter = VaultAdapter(clients, label=url)
+            self.adapters[url] = adapter
+            self.values[url] = VaultValues(clients, adapter)
+
+
+@asynccontextmanager
+async def open_route(options: CopyOptions, *, credential: AsyncTokenCredential | None = None) -> AsyncIterator[Route]:
+    """``async with open_route(options) as route``: the route of this run, its clients closed on exit."""
+    source_label, target_label = run_labels(options)
+    archive_source: ArchiveSource | None = None
+    archive_target: ArchiveWriter | None = None
+    notes: list[str] = []
+    if options.operation == "restore":
+        archive = Archive.load(Path(source_label))
+        if not archive.is_whole:
+            problems = "; ".join(archive.problems())
+            if not options.allow_incomplete and not options.dry_run:
+                raise ArchiveIncompleteError(
+                    f"archive {archive.root} is incomplete: {problems}; restore it anyway with --allow-incomplete"
+                    " (missing objects are reported failed)"
+                )
+            notes.append(f"archive {archive.root} is incomplete: {problems}")
+        archive_source = ArchiveSource(archive)
+        urls: tuple[str, ...] = (target_label,)
+    elif options.operation == "backup":
+        archive_target = ArchiveWriter(Path(target_label), source=source_label)
+        urls = (source_label,)
+    else:
+        urls = (source_label, target_label)
+    vaults = Vaults(urls, connection=options.connection, rps=options.rps, credential=credential)
+    async with AsyncExitStack() as stack:
+        await vaults.open(stack)
+        limiters = vaults.limiters
+        if archive_source is not None:
+            target_end = VaultBlobs(vaults.adapters[target_label])
+            yield BlobRoute(archive_source, target_end, name="restore", limiters=limiters, notes=notes)
+            return
+        if archive_target is not None:
+            yield BlobRoute(VaultBlobs(vaults.adapters[source_label]), archive_target, name="backup", limiters=limiters)
+            return
+        source, target = vaults.adapters[source_label], vaults.adapters[target_label]
+        blobs = BlobRoute(VaultBlobs(source), VaultBlobs(target), name="blobs", limiters=limiters)
+        if options.mode == "backup":
+            yield blobs
+            return
+        values = ValueRoute(
+            source,
+            vaults.values[source_label],
+            target,
+            vaults.values[target_label],
+            latest_only=options.latest_only,
+            limiters=limiters,
+        )
+        yield values if options.mode == "value" else AutoRoute(blobs, values, limiters=limiters)
