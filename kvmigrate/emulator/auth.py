@@ -176,7 +176,7 @@ class TokenAuthority:
                 raise ValueError("not three segments")
             header = json.loads(unb64url(parts[0]))
             claims = json.loads(unb64url(parts[1]))
-            signature = unb64url(parts[2])
+            signature = unb64url(parts[2]) if parts[2] else b""  # an unsigned JWS is refused below
             if not isinstance(header, dict) or not isinstance(claims, dict):
                 raise ValueError("header or payload is not a JSON object")
         except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
