@@ -94,9 +94,7 @@ class TokenAuthority:
     configured for another tenant refuses it (AKV10032), as Key Vault refuses a token from a foreign directory.
     """
 
-    key: rsa.RSAPrivateKey = field(
-        default_factory=lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    )
+    key: rsa.RSAPrivateKey = field(default_factory=lambda: _new_key())
     tenant: str = DEFAULT_TENANT
     identity_header: str = field(default_factory=lambda: secrets.token_urlsafe(24))
     lifetime: int = TOKEN_LIFETIME
