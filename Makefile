@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint demo bench soak clean
+.PHONY: install test lint demo bench soak interop clean
 
 install: $(STAMP)
 
@@ -34,6 +34,14 @@ bench: install
 
 soak: install
 	KVMIGRATE_SOAK_OBJECTS=3000 $(BIN)/python -m pytest -q -s tests/e2e/test_soak.py
+
+# az CLI's own per-object workflow (login, backup, restore, show, list) against the emulator on port 443:
+# examples/az-cli-workflow.sh. Needs root (it binds 443 on 127.0.0.2-5 and adds /etc/hosts lines it removes on exit).
+# azure-cli goes into its own venv (.venv-az, ignoring itself for git), never into .venv or pyproject.toml.
+interop: install
+	test -x .venv-az/bin/az || { $(PYTHON) -m venv .venv-az && echo '*' > .venv-az/.gitignore \
+		&& .venv-az/bin/python -m pip install --quiet --disable-pip-version-check azure-cli; }
+	AZ=.venv-az/bin/az PYTHON=$(BIN)/python KVMIGRATE=$(BIN)/kvmigrate bash examples/az-cli-workflow.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -22,6 +22,8 @@ async def serve(config: EmulatorConfig, *, env_file: Path | None, state_dir: Pat
             emulator.write_env_file(env_file)
         for key, value in emulator.environment().items():
             print(f"{key}={value}")
+        for line in emulator.hosts_lines():
+            print(f"# /etc/hosts needs: {line}", file=sys.stderr)
         print(f"# {len(emulator.vaults)} vault(s) ready; Ctrl-C to stop", file=sys.stderr)
         sys.stdout.flush()
         await stop.wait()

@@ -340,3 +340,32 @@ def test_cli_rejects_unknown_config_key(tmp_path: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "prot" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_env_file_names_the_ca_absolutely_and_replaces_a_symlink_instead_of_following_it(tmp_path: Path) -> None:
+    """A relative --state-dir still gives an absolute KVMIGRATE_CA_BUNDLE, so the env file works after a `cd`."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("untouched")
+    env_file = tmp_path / "e.env"
+    env_file.symlink_to(victim)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "kvmigrate", "emulator", "--vault", "a=0", "--env-file", "e.env", "--state-dir", "st"],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while env_file.is_symlink() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert not env_file.is_symlink(), process.stderr.read() if process.stderr else ""
+        values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.communicate(timeout=30)
+    ca = Path(values["KVMIGRATE_CA_BUNDLE"])
+    assert ca.is_absolute() and ca == (tmp_path / "st" / "ca.pem") and ca.read_text().startswith("-----BEGIN")
+    assert victim.read_text() == "untouched"
+    assert oct(env_file.stat().st_mode & 0o777) == "0o600"
+    assert oct((tmp_path / "st").stat().st_mode & 0o777) == "0o700"
