@@ -63,8 +63,11 @@ class Engine:
         credential: AsyncTokenCredential | None = None,
         events: Subscriber | None = None,
         stop: asyncio.Event | None = None,
+        route: Route | None = None,
     ) -> None:
+        """``route`` replaces the one ``options`` choose (tests give in-memory ends); it is not closed here."""
         self.options = options
+        self._given_route = route
         self.stop = stop or asyncio.Event()
         self.source_url, self.target_url = run_labels(options)  # usage errors before anything else
         self.state_path: Path | None = None
@@ -90,7 +93,7 @@ class Engine:
         disable_core_dumps()
         started = time.monotonic()
         try:
-            async with open_route(self.options, credential=self._credential) as route:
+            async with self._open_route() as route:
                 self.route = route
                 self.limiters = dict(route.limiters)
                 inventory = self.inventory = Inventory(route.source, self.options.types)
@@ -102,6 +105,11 @@ class Engine:
             self.summary.elapsed_seconds = time.monotonic() - started
             self.summary.interrupted = self.stop.is_set()
         return self.summary
+
+    def _open_route(self) -> contextlib.AbstractAsyncContextManager[Route]:
+        if self._given_route is not None:
+            return contextlib.nullcontext(self._given_route)
+        return open_route(self.options, credential=self._credential)
 
     async def _preflight(self, route: Route, inventory: Inventory) -> TargetIndex:
         """The source's first pages and the target's name index, concurrently; nothing is written yet."""

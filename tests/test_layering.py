@@ -28,7 +28,7 @@ def test_product_never_imports_the_emulator() -> None:
         if "emulator" in path.relative_to(PACKAGE).parts:
             continue
         bad = {name for name in imports_of(path) if name.startswith("kvmigrate.emulator")}
-        if path.name == "cli.py":  # only the `kvmigrate emulator` command, imported inside its function
+        if path.relative_to(PACKAGE).as_posix() == "cli/serve.py":  # `kvmigrate emulator`, inside its function
             bad -= {"kvmigrate.emulator.config", "kvmigrate.emulator.runner"}
         assert not bad, f"{path.relative_to(PACKAGE)} imports the emulator: {bad}"
 
