@@ -9,7 +9,6 @@ budget), then access policy (403), then injected faults, then the handler. Colle
 from __future__ import annotations
 
 import asyncio
-import base64
 import ipaddress
 import json
 import random
@@ -276,62 +275,6 @@ class Vault:
                     return web.json_response({"error": str(exc)}, status=400)
             return web.json_response(self.settings.model_dump())
         return web.json_response({"error": "unknown control endpoint"}, status=404)
-
-
-# -- paging ------------------------------------------------------------------------------------------------------
-def page(
-    vault: Vault,
-    call: Call,
-    items: list[Any],
-    key: Callable[[Any], str],
-    render: Callable[[Any], JsonBody],
-    *,
-    trailing_empty: bool = False,
-) -> Reply:
-    """One page of ``items`` (sorted by ``key``) with an absolute ``nextLink`` as Key Vault sends it (facts §7).
-
-    ``trailing_empty`` ends the listing with an empty page that still carries a nextLink, as the recorded deleted
-    listings do, so clients that stop at the first empty page are caught.
-    """
-    query = call.request.query
-    size = vault.settings.max_page_size
-    if "maxresults" in query:
-        try:
-            size = int(query["maxresults"])
-        except ValueError as exc:
-            raise bad_parameter("maxresults must be an integer between 1 and 25.") from exc
-        if not 1 <= size <= 25:
-            raise bad_parameter("maxresults must be between 1 and 25.")
-    marker = ""
-    if "$skiptoken" in query:
-        try:
-            marker = json.loads(base64.urlsafe_b64decode(query["$skiptoken"] + "==="))["NextMarker"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise bad_parameter("The $skiptoken is invalid.") from exc
-    if marker == "\x00end":
-        return Reply({"value": [], "nextLink": None})
-    remaining = [item for item in items if key(item) > marker] if marker else list(items)
-    chosen = remaining[:size]
-    if len(remaining) > size:
-        next_marker: str | None = key(chosen[-1])
-    elif trailing_empty and marker != "\x00end":
-        next_marker = "\x00end"
-    else:
-        next_marker = None
-    next_link = None
-    if next_marker is not None:
-        token = (
-            base64.urlsafe_b64encode(json.dumps({"NextMarker": next_marker, "TargetLocation": 0}).encode())
-            .decode()
-            .rstrip("=")
-        )
-        host = call.request.url.host
-        port = call.request.url.port or 443
-        next_link = (
-            f"https://{host}:{port}{call.request.path}?api-version={query.get('api-version', '')}"
-            f"&$skiptoken={token}" + (f"&maxresults={query['maxresults']}" if "maxresults" in query else "")
-        )
-    return Reply({"value": [render(item) for item in chosen], "nextLink": next_link})
 
 
 def attributes(vault: Vault, version: Any, *, extra: JsonBody | None = None) -> JsonBody:
