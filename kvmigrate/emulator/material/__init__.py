@@ -21,7 +21,7 @@ from kvmigrate.emulator.material.base import (
     curve_name,
     key_type_of,
 )
-from kvmigrate.emulator.material.containers import export_secret_value, load_certificate_import
+from kvmigrate.emulator.material.containers import export_secret_value, load_certificate_import, load_merged_chain
 from kvmigrate.emulator.material.encoding import b64url_decode, b64url_encode
 from kvmigrate.emulator.material.issuing import (
     KEY_USAGES,
@@ -60,6 +60,7 @@ __all__ = [
     "key_type_of",
     "key_usage_names",
     "load_certificate_import",
+    "load_merged_chain",
     "private_key_from_jwk",
     "private_key_from_pem",
     "private_key_to_pem",

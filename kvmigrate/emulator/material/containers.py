@@ -168,3 +168,28 @@ def export_secret_value(
     raise MaterialError(
         f"The content type '{content_type}' is not supported. Supported: {PKCS12_CONTENT_TYPE}, {PEM_CONTENT_TYPE}."
     )
+
+
+def load_merged_chain(values: list[str]) -> list[x509.Certificate]:
+    """The certificates of a merge request's ``x5c``: the signed leaf first, then its chain.
+
+    Each entry is standard base64 of either DER or PEM text. The JavaScript SDK documents the PEM form, and its
+    recorded request sends the PEM body on one line with the END line but no BEGIN line; every variant of armour
+    and line breaks is read.
+    """
+    certs: list[x509.Certificate] = []
+    for position, value in enumerate(values):
+        try:
+            data = b64_std_decode(value)
+            if data[:1] == b"\x30":
+                certs.append(x509.load_der_x509_certificate(data))
+            elif b"-----BEGIN" in data:
+                certs.extend(x509.load_pem_x509_certificates(data))
+            else:
+                body = re.sub(rb"-----END [A-Z0-9 ]+-----|\s", b"", data)
+                certs.append(x509.load_der_x509_certificate(b64_std_decode(body.decode("ascii"))))
+        except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+            raise MaterialError(
+                f"x5c[{position}] is not a base64 X.509 certificate (base64 of DER or of PEM text)."
+            ) from exc
+    return certs
