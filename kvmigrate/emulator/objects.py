@@ -35,7 +35,7 @@ class Kind:
     on_purge: Callable[[Vault, str], None] | None = None
     restore_bundle: Callable[[Vault, Item, Version], JsonBody] | None = None
     #: The version a listing shows for an object, or None to leave the object out (pending certificates).
-    listed: Callable[[Item, PageQuery], Version | None] = lambda item, query: item.latest
+    listed: Callable[[Vault, Item, PageQuery], Version | None] = lambda vault, item, query: item.latest
     #: ``Item.extra`` members no backup blob carries (a key's rotation policy, facts §17).
     not_backed_up: tuple[str, ...] = ()
 
@@ -87,9 +87,9 @@ def shared_routes(kind: Kind) -> list[Route]:
         shown = [
             (item, version)
             for item in kind.store(vault).listing_after(
-                query.marker, query.window, lambda i: kind.listed(i, query) is not None
+                query.marker, query.window, lambda i: kind.listed(vault, i, query) is not None
             )
-            if (version := kind.listed(item, query)) is not None
+            if (version := kind.listed(vault, item, query)) is not None
         ]
         return page(
             vault,
@@ -130,11 +130,11 @@ def shared_routes(kind: Kind) -> list[Route]:
     async def list_deleted(vault: Vault, call: Call) -> Reply:
         query = PageQuery.read(vault, call)
         entries = kind.store(vault).deleted_after(
-            query.marker, query.window, lambda e: kind.listed(e.item, query) is not None
+            query.marker, query.window, lambda e: kind.listed(vault, e.item, query) is not None
         )
 
         def render(entry: Deleted) -> JsonBody:
-            version = kind.listed(entry.item, query)
+            version = kind.listed(vault, entry.item, query)
             assert version is not None  # the store picked only listed entries
             body = kind.list_item(vault, entry.item, version, False)
             return {

@@ -13,12 +13,26 @@ backup and restore of a certificate carry its key and secret along (the hooks of
 
 Modules: ``policy`` (policy validation and defaults), ``managed`` (the key and secret of each version),
 ``lifecycle`` (completing an issuance), ``render`` (wire bodies), ``handlers`` (create, import, get, update, policy),
-``pending`` (the operation and merge) and ``hooks`` (the shared routes' cascade, backup and restore).
+``pending`` (the operation and merge) and ``hooks`` (the shared routes' cascade, backup and restore); the vault-level
+``contacts`` and ``issuers`` live beside them.
+
+**A policy that names a registered issuer** (``PUT /certificates/issuers/{name}``, any provider) is accepted, and
+its issuance stays ``inProgress``, as the recorded certificate of a ``Test``-provider issuer did (recordings-js
+``recording_can_create_read_and_delete_a_certificate_issuer.json``): a vault without internet reaches no CA. It
+ends only when cancelled (``cancelled``), when its operation is deleted, or when a merge brings a signed
+certificate. Its default lifetime action is ``AutoRenew`` at 80 % (recorded). A name that is neither ``Self``,
+``Unknown`` nor a registered issuer is refused with 400 BadParameter (guess: nothing recorded).
+
+**Listings.** ``GET /certificates`` and ``GET /deletedcertificates`` leave out a certificate whose versions are all
+pending unless ``includePending=true`` (the flag travels in the nextLink's token, see ``paging.py``); such an
+entry has no ``x5t``. A certificate with an issued version and a pending newer one is listed without the flag,
+rendered from its newest issued version.
 """
 
 from __future__ import annotations
 
 from kvmigrate.emulator.app import Route, route
+from kvmigrate.emulator.certificates import contacts, issuers
 from kvmigrate.emulator.certificates.handlers import (
     create_certificate,
     get_certificate,
@@ -36,6 +50,8 @@ __all__ = ["KIND", "routes"]
 
 def routes() -> list[Route]:
     return [
+        *contacts.routes(),
+        *issuers.routes(),
         *shared_routes(KIND),
         route("POST", "/certificates/{name}/create", "certificates.create", "create", name_checked(create_certificate)),
         route(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import time
 import uuid
 from datetime import UTC, datetime
@@ -83,25 +82,29 @@ async def create_certificate(vault: Vault, call: Call) -> Reply:
         raise bad_parameter("The certificate policy (policy) is required.")
     existing = _no_running_operation(vault, name)
     stamp = now()
-    policy = requested_policy(raw_policy, stamp=stamp, previous=existing.extra.get("policy") if existing else None)
+    policy = requested_policy(
+        vault, raw_policy, stamp=stamp, previous=existing.extra.get("policy") if existing else None
+    )
     attrs, tags = read_attributes(body), read_tags(body)
     check_free(vault, name)
     x509_props, key_props = policy["x509_props"], policy["key_props"]
     sans = x509_props.get("sans") or {}
-    subject = x509_props["subject"] or f"CN={(sans.get('dns_names') or [name])[0]}"  # guess for SAN-only policies
+    subject = x509_props.get("subject", "")  # empty with SANs only: the service issues such certificates
     is_self = policy["issuer"]["name"].lower() == "self"
     try:
         key = _reusable_key(vault, name, key_props) or material.generate_key(
             key_props["kty"], size=key_props["key_size"], crv=key_props.get("crv")
         )
-        csr = material.certificate_signing_request(key, subject=subject)
+        csr = material.certificate_signing_request(
+            key, subject=subject, sans=sans, ekus=x509_props["ekus"], key_usage=x509_props["key_usage"]
+        )
         cert: x509.Certificate | None = None
         secret = ""  # an outside CA's certificate arrives with the merge
         if is_self:  # signed now, shown once the operation completes
             cert = material.self_signed_certificate(
                 key,
                 subject=subject,
-                dns_names=sans.get("dns_names"),
+                sans=sans,
                 validity_months=x509_props["validity_months"],
                 ekus=x509_props["ekus"],
                 key_usage=x509_props["key_usage"],
@@ -129,14 +132,14 @@ async def create_certificate(vault: Vault, call: Call) -> Reply:
     )
     op: JsonBody = {
         "request_id": uuid.uuid4().hex,
-        "issuer": copy.deepcopy(policy["issuer"]),
+        "issuer": {"name": policy["issuer"]["name"]},  # the operation names only the issuer (recordings)
         "csr": base64.b64encode(csr).decode("ascii"),
         "cancellation_requested": False,
         "status": "inProgress",
         "version": version_id,
         "enabled": attrs.get("enabled", True),
     }
-    if is_self:
+    if is_self:  # Unknown waits for a merge; a registered issuer's CA is out of an offline emulator's reach
         op["due"] = time.time() + vault.settings.issuance_delay
     item.extra["operation"] = op
     schedule(vault, item)
@@ -178,7 +181,7 @@ async def import_certificate(vault: Vault, call: Call) -> Reply:
         raw_policy,
         x509_props=x509_of(cert),
         key_props=key_props_of(key, as_object(raw_policy.get("key_props"), "policy.key_props")),
-        issuer=parse_issuer(raw_policy.get("issuer"), default="Unknown"),
+        issuer=parse_issuer(vault, raw_policy.get("issuer"), default="Unknown"),
         stamp=stamp,
         previous=existing.extra.get("policy") if existing else None,
         content_type=default_type,
@@ -225,7 +228,7 @@ async def update_certificate(vault: Vault, call: Call) -> Reply:
     attrs = read_attributes(body)  # nbf/exp come from the certificate itself and are not changed here
     tags = read_tags(body) if "tags" in body else version.tags
     if body.get("policy") is not None:
-        item.extra["policy"] = merged_policy(item, as_object(body["policy"], "policy"))
+        item.extra["policy"] = merged_policy(vault, item, as_object(body["policy"], "policy"))
     stamp = now()
     if "enabled" in attrs:
         op = item.extra.get("operation")
@@ -248,5 +251,5 @@ async def get_policy(vault: Vault, call: Call) -> Reply:
 
 async def update_policy(vault: Vault, call: Call) -> Reply:
     item = vault.certificates.get(call.params["name"])
-    item.extra["policy"] = merged_policy(item, call.json())
+    item.extra["policy"] = merged_policy(vault, item, call.json())
     return Reply(policy_body(vault, item))

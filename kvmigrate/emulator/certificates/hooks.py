@@ -11,7 +11,8 @@ from kvmigrate.emulator.certificates.lifecycle import advance, schedule
 from kvmigrate.emulator.certificates.render import certificate_bundle, certificate_item, restored_bundle
 from kvmigrate.emulator.errors import KeyVaultError
 from kvmigrate.emulator.objects import Kind
-from kvmigrate.emulator.store import Collection, Item
+from kvmigrate.emulator.paging import PageQuery
+from kvmigrate.emulator.store import Collection, Item, Version
 
 
 def _cascade_delete(vault: Vault, name: str) -> None:
@@ -70,6 +71,15 @@ def _unpack(vault: Vault, item: Item, linked: dict[str, Any]) -> None:
     schedule(vault, item)
 
 
+def _listed(vault: Vault, item: Item, query: PageQuery) -> Version | None:
+    """A listing shows the newest issued version; a certificate with none shows only with ``includePending``."""
+    advance(vault, item)
+    issued = next((version for version in reversed(item.versions.values()) if not version.data.get("pending")), None)
+    if issued is not None:
+        return issued
+    return item.latest if query.include_pending else None
+
+
 KIND = Kind(
     "certificate",
     lambda vault: vault.certificates,
@@ -81,4 +91,5 @@ KIND = Kind(
     on_recover=_cascade_recover,
     on_purge=_cascade_purge,
     restore_bundle=restored_bundle,
+    listed=_listed,
 )

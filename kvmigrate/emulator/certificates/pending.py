@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
+import time
 
-from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from kvmigrate.emulator import material
@@ -41,6 +39,8 @@ async def update_pending(vault: Vault, call: Call) -> Reply:
     item, op = _operation(vault, call.params["name"])
     if op["status"] == "inProgress":
         op["cancellation_requested"] = flag
+        if flag:  # this answer still says inProgress; the next read finds it cancelled (recordings-2025)
+            op["due"] = time.time()
     return Reply(operation_body(vault, item, op))
 
 
@@ -52,18 +52,24 @@ async def delete_pending(vault: Vault, call: Call) -> Reply:
 
 
 async def merge_certificate(vault: Vault, call: Call) -> Reply:
-    """Bring the CA-signed certificate (and chain) for a pending ``Unknown``-issuer request."""
+    """Bring the CA-signed certificate (and chain) for a pending request that is not ``Self``'s.
+
+    ``x5c`` entries may be base64 of DER or base64 of PEM text, the form the JavaScript SDK documents (the service
+    accepted it with 201, recordings-js ``recording_can_merge_a_self_signed_certificate.json``). The 201 carries a
+    ``Location`` of the certificate, as recorded. A registered issuer's pending request can be merged too: the
+    emulator has no CA to reach, so a merge is the way to complete it.
+    """
     body = call.json()
     item, op = _operation(vault, call.params["name"])
     raw = body.get("x5c")
     if not isinstance(raw, list) or not raw or not all(isinstance(value, str) for value in raw):
-        raise bad_parameter("x5c must be a non-empty list of base64 DER certificates.")
+        raise bad_parameter("x5c must be a non-empty list of base64 X.509 certificates.")
     if op["status"] != "inProgress" or op["issuer"]["name"].lower() == "self":
         raise bad_parameter(f"Certificate {item.name} has no pending request that waits for a merge.")
     try:
-        certs = [x509.load_der_x509_certificate(base64.b64decode(value, validate=True)) for value in raw]
-    except (binascii.Error, ValueError) as exc:
-        raise bad_parameter("x5c holds a value that is not a base64 DER X.509 certificate.") from exc
+        certs = material.load_merged_chain(raw)
+    except material.MaterialError as exc:
+        raise bad_parameter(str(exc)) from exc
     key_item = linked_item(vault.keys, item.name)
     key_version = key_item.version(op["version"]) if key_item else None
     secret_item = linked_item(vault.secrets, item.name)
@@ -93,4 +99,5 @@ async def merge_certificate(vault: Vault, call: Call) -> Reply:
     if "tags" in body:
         version.tags = read_tags(body)
     finish(vault, item, op)
-    return Reply(certificate_bundle(vault, item, version), status=201)
+    location = f"{vault.object_id('certificates', item.name)}?api-version={call.request.query['api-version']}"
+    return Reply(certificate_bundle(vault, item, version), status=201, headers={"Location": location})

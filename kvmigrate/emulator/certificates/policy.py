@@ -9,7 +9,8 @@ from typing import Any
 from cryptography import x509
 
 from kvmigrate.emulator import material
-from kvmigrate.emulator.app import JsonBody, now
+from kvmigrate.emulator.app import JsonBody, Vault, is_newer_api, now
+from kvmigrate.emulator.certificates.issuers import find as find_issuer
 from kvmigrate.emulator.errors import bad_parameter
 from kvmigrate.emulator.store import Item, check_tags
 
@@ -96,7 +97,7 @@ def _x509_props(raw: Any) -> JsonBody:
         raise bad_parameter("policy.x509_props.subject must be a string.")
     if not subject and not sans:
         raise bad_parameter("The certificate policy needs a subject or at least one subject alternative name.")
-    props: JsonBody = {"subject": subject or ""}
+    props: JsonBody = {"subject": subject} if subject else {}  # a SAN-only policy has no subject (recorded)
     if sans is not None:
         props["sans"] = sans
     props["ekus"] = _strings(raw["ekus"], "policy.x509_props.ekus") if raw.get("ekus") is not None else DEFAULT_EKUS
@@ -114,22 +115,26 @@ def _x509_props(raw: Any) -> JsonBody:
     return props
 
 
-def parse_issuer(raw: Any, *, default: str | None) -> JsonBody:
+def parse_issuer(vault: Vault, raw: Any, *, default: str | None) -> JsonBody:
+    """``policy.issuer``: Self, Unknown, or an issuer registered in this vault (certificates/issuers.py)."""
     issuer = dict(as_object(raw, "policy.issuer"))
     name = issuer.get("name") or default
     if not isinstance(name, str) or not name:
         raise bad_parameter("The certificate policy needs an issuer (policy.issuer.name), e.g. Self or Unknown.")
-    if name.lower() not in ("self", "unknown"):
-        # Guess at the wording; the emulator has no issuer registry (certificates/issuers is not served).
-        raise bad_parameter(f"Issuer not found: {name}. The emulator supports only the Self and Unknown issuers.")
+    if name.lower() not in ("self", "unknown") and find_issuer(vault, name) is None:
+        # Guess at status and wording: no recording names an issuer the vault does not have.
+        raise bad_parameter(
+            f"Issuer not found: {name}. Create it with PUT /certificates/issuers/{name}, or use Self or Unknown."
+        )
     issuer["name"] = name
     return {key: value for key, value in issuer.items() if value is not None}
 
 
 def _lifetime_actions(raw: Any, issuer: str) -> list[Any]:
-    """Given actions, or the default: renew at 80 % for Self, e-mail the contacts otherwise (recordings)."""
+    """Given actions, or the default: e-mail the contacts at 80 % for Unknown, renew at 80 % otherwise (Self and a
+    registered issuer, recordings)."""
     if raw is None:
-        action = "AutoRenew" if issuer.lower() == "self" else "EmailContacts"
+        action = "EmailContacts" if issuer.lower() == "unknown" else "AutoRenew"
         return [{"trigger": {"lifetime_percentage": 80}, "action": {"action_type": action}}]
     if not isinstance(raw, list) or not all(
         isinstance(entry, dict) and isinstance(entry.get("trigger"), dict) and isinstance(entry.get("action"), dict)
@@ -162,18 +167,18 @@ def build_policy(
     }
 
 
-def requested_policy(raw: JsonBody, *, stamp: int, previous: JsonBody | None) -> JsonBody:
+def requested_policy(vault: Vault, raw: JsonBody, *, stamp: int, previous: JsonBody | None) -> JsonBody:
     return build_policy(
         raw,
         x509_props=_x509_props(raw.get("x509_props")),
         key_props=_key_props(raw.get("key_props")),
-        issuer=parse_issuer(raw.get("issuer"), default=None),
+        issuer=parse_issuer(vault, raw.get("issuer"), default=None),
         stamp=stamp,
         previous=previous,
     )
 
 
-def merged_policy(item: Item, raw: JsonBody) -> JsonBody:
+def merged_policy(vault: Vault, item: Item, raw: JsonBody) -> JsonBody:
     """PATCH semantics: the given members replace or extend the current ones; the result is validated again."""
     current = copy.deepcopy(item.extra["policy"])
     for member in ("key_props", "secret_props", "x509_props", "issuer", "attributes"):
@@ -185,7 +190,7 @@ def merged_policy(item: Item, raw: JsonBody) -> JsonBody:
     if raw.get("lifetime_actions") is not None:
         current["lifetime_actions"] = raw["lifetime_actions"]
     stamp = now()
-    merged = requested_policy(current, stamp=stamp, previous=current)
+    merged = requested_policy(vault, current, stamp=stamp, previous=current)
     merged["attributes"]["updated"] = stamp
     return merged
 
@@ -213,8 +218,9 @@ def x509_of(cert: x509.Certificate) -> JsonBody:
     props["ekus"] = [oid.dotted_string for oid in ekus] if ekus is not None else []
     usage = _extension(cert, x509.KeyUsage)
     props["key_usage"] = material.key_usage_names(usage)
-    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
-    props["validity_months"] = max(1, round(lifetime.days * 12 / 365))  # 36500 days → 1200 (recording)
+    days = (cert.not_valid_after_utc - cert.not_valid_before_utc).days
+    # The same 36500-day certificate was read back as 1200 months in 2022 (7.3) and as 1197 in 2026 (2025-07-01).
+    props["validity_months"] = max(1, round(days / 30.5) if is_newer_api() else round(days * 12 / 365))
     constraints = _extension(cert, x509.BasicConstraints)
     props["basic_constraints"] = {"ca": bool(constraints is not None and constraints.ca)}
     return props
