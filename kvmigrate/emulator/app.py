@@ -238,7 +238,7 @@ class Vault:
                     raise KeyVaultError(405, "MethodNotAllowed", f"HTTP {request.method} not allowed")
                 self.stats.record(operation, 404)
                 await asyncio.sleep(delay / 1000)
-                return web.Response(status=404, text=NOT_FOUND_PAGE, content_type="text/html")
+                return web.Response(status=404, body=NOT_FOUND_PAGE.encode("ascii"), content_type="text/html")
             self._check_api_version(request)
             _API_VERSION.set(request.query["api-version"])
             wait = self.throttle.admit(is_create=matched.is_create)
