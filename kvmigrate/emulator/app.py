@@ -3,14 +3,27 @@
 Every request passes the same gates in the order the real service shows them: the 401 challenge comes before any
 validation of the path or body (facts §1.1), then the api-version, then throttling (429s are not counted against the
 budget), then access policy (403), then injected faults, then the handler. Collections register their routes from
-``secrets.py``, ``keys.py`` and ``certificates.py``.
+``secrets.py``, ``keys.py`` (and ``rotation.py``) and ``certificates/``; listings page through ``paging.py``.
+
+**Routing.** A path that no operation has answers as Key Vault answers an unknown route: 404 with the IIS-style
+HTML page "404 - File or directory not found." (seen from the real service for a wrong path in 2019,
+VirtusLab/crypt#10, and for ``/settings`` on a vault that has none in 2023, azure-sdk-for-js#26315); a path that
+exists under another method answers 405 ``MethodNotAllowed`` "HTTP PUT not allowed" (recorded, facts §10). A path
+segment is never taken for an object name where the service has a literal route: under ``/certificates`` the words
+``contacts`` and ``issuers`` are reserved (``RESERVED``), so ``DELETE /certificates/contacts`` deletes the contacts
+and ``POST /certificates/contacts/create`` is an unknown route. Guess: no recording shows whether the service lets a
+certificate be named so; reserving the words keeps every such object reachable, which a real vault could not promise.
+
+**api-version eras.** Some answers differ between the service of 2022 (api-version 7.3 recordings) and of 2026
+(7.6 and 2025-07-01 recordings), e.g. key attributes gained ``exportable``, ``hsmPlatform`` and ``key_size``. The
+emulator answers as the service did in the era of the request's api-version: ``is_newer_api()`` is true from 7.5
+on, the first version whose spec has ``hsmPlatform``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import ipaddress
+import contextvars
 import json
 import random
 import re
@@ -24,32 +37,53 @@ from aiohttp import web
 
 from kvmigrate.emulator import auth
 from kvmigrate.emulator.config import VaultSettings
+from kvmigrate.emulator.control import control
 from kvmigrate.emulator.errors import KeyVaultError, bad_parameter
 from kvmigrate.emulator.stats import Stats
-from kvmigrate.emulator.store import Collection
+from kvmigrate.emulator.store import Collection, NameIndex
 from kvmigrate.emulator.throttle import SlidingWindow, Throttle
 
-API_VERSIONS = frozenset(
-    {
-        "2016-10-01",
-        "7.0",
-        "7.1",
-        "7.2",
-        "7.3",
-        "7.4",
-        "7.5",
-        "7.6",
-        "7.6-preview.2",
-        "2025-06-01-preview",
-        "2025-07-01",
-        "2026-01-01-preview",
-        "2026-03-01-preview",
-        "2026-04-01",
-    }
+#: Every api-version the service knows, oldest first.
+API_ORDER = (
+    "2016-10-01",
+    "7.0",
+    "7.1",
+    "7.2",
+    "7.3",
+    "7.4",
+    "7.5",
+    "7.6-preview.2",
+    "7.6",
+    "2025-06-01-preview",
+    "2025-07-01",
+    "2026-01-01-preview",
+    "2026-03-01-preview",
+    "2026-04-01",
 )
+API_VERSIONS = frozenset(API_ORDER)
 LATEST_API_VERSION = "2026-04-01"
+NEWER_API_SINCE = "7.5"
 SERVICE_VERSION = "1.9.3019.1"
+#: Words under /certificates that name vault-level resources (contacts, issuers) and never a certificate.
+RESERVED = ("contacts", "issuers")
 JsonBody = dict[str, Any]
+NOT_FOUND_PAGE = (
+    '<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\r\n'
+    '<html xmlns="http://www.w3.org/1999/xhtml">\r\n<head>\r\n'
+    '<meta http-equiv="Content-Type" content="text/html; charset=iso-8859-1"/>\r\n'
+    "<title>404 - File or directory not found.</title>\r\n</head>\r\n<body>\r\n"
+    '<div id="header"><h1>Server Error</h1></div>\r\n<div id="content">\r\n <div class="content-container">'
+    "<fieldset>\r\n  <h2>404 - File or directory not found.</h2>\r\n  <h3>The resource you are looking for might "
+    "have been removed, had its name changed, or is temporarily unavailable.</h3>\r\n </fieldset></div>\r\n"
+    "</div>\r\n</body>\r\n</html>\r\n"
+)
+_API_VERSION: contextvars.ContextVar[str] = contextvars.ContextVar("api_version", default=LATEST_API_VERSION)
+
+
+def is_newer_api() -> bool:
+    """Whether the request being answered uses an api-version of the 2026 service's era (see the module doc)."""
+    version = _API_VERSION.get()
+    return version in API_VERSIONS and API_ORDER.index(version) >= API_ORDER.index(NEWER_API_SINCE)
 
 
 @dataclass
@@ -92,14 +126,28 @@ class Route:
     permission: str
     handler: Handler
     is_create: bool = False
+    also: tuple[str, ...] = ()  # broader permissions whose denial denies this operation too (manageissuers)
 
 
 def route(
-    method: str, path: str, operation: str, permission: str, handler: Handler, *, is_create: bool = False
+    method: str,
+    path: str,
+    operation: str,
+    permission: str,
+    handler: Handler,
+    *,
+    is_create: bool = False,
+    also: tuple[str, ...] = (),
 ) -> Route:
-    """Build a route; ``{name}`` and ``{version}`` in ``path`` match one segment (version may be empty)."""
-    regex = path.replace("{name}", r"(?P<name>[^/]*)").replace("{version}", r"(?P<version>[^/]*)")
-    return Route(method, re.compile(f"^{regex}$"), operation, permission, handler, is_create)
+    """Build a route; ``{name}`` and ``{version}`` in ``path`` match one segment (version may be empty).
+
+    Under ``/certificates/`` a ``{name}`` never matches a ``RESERVED`` word, whatever its case.
+    """
+    name = r"(?P<name>[^/]*)"
+    if path.startswith("/certificates/{name}"):
+        name = rf"(?P<name>(?!(?i:{'|'.join(RESERVED)})(?:/|$))[^/]*)"
+    regex = path.replace("{name}", name).replace("{version}", r"(?P<version>[^/]*)")
+    return Route(method, re.compile(f"^{regex}$"), operation, permission, handler, is_create, also)
 
 
 class Vault:
@@ -126,6 +174,8 @@ class Vault:
         self.secrets = Collection("secret", delay, retention)
         self.keys = Collection("key", delay, retention)
         self.certificates = Collection("certificate", delay, retention)
+        self.contacts: list[JsonBody] | None = None  # the vault's certificate contacts (certificates/contacts.py)
+        self.issuers: NameIndex[JsonBody] = NameIndex()  # certificate issuers by lower-cased name (issuers.py)
         self.throttle = Throttle(
             SlidingWindow(lambda: settings.rate_limit), SlidingWindow(lambda: settings.create_rate_limit)
         )
@@ -172,7 +222,7 @@ class Vault:
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         if request.path.startswith("/_emulator/"):
-            return await self._control(request)
+            return await control(self, request)
         settings = self.settings
         delay = settings.latency_ms + self.rng.uniform(0, settings.latency_jitter_ms)
         if settings.slow_rate and self.rng.random() < settings.slow_rate:
@@ -186,8 +236,11 @@ class Vault:
             if matched is None:
                 if other_method:
                     raise KeyVaultError(405, "MethodNotAllowed", f"HTTP {request.method} not allowed")
-                raise KeyVaultError(404, "NotFound", f"The requested resource {request.path} was not found.")
+                self.stats.record(operation, 404)
+                await asyncio.sleep(delay / 1000)
+                return web.Response(status=404, body=NOT_FOUND_PAGE.encode("ascii"), content_type="text/html")
             self._check_api_version(request)
+            _API_VERSION.set(request.query["api-version"])
             wait = self.throttle.admit(is_create=matched.is_create)
             if wait is not None:
                 raise KeyVaultError(
@@ -198,8 +251,9 @@ class Vault:
                     headers={"Retry-After": str(max(1, round(wait)))} if settings.retry_after else None,
                 )
             collection = matched.operation.split(".")[0]
-            if self.is_denied(collection, matched.permission):
-                raise self.forbidden(collection, matched.permission)
+            denied = next((p for p in (matched.permission, *matched.also) if self.is_denied(collection, p)), None)
+            if denied is not None:
+                raise self.forbidden(collection, denied)
             if settings.drop_rate and self.rng.random() < settings.drop_rate:
                 # Half the drops lose the request, half lose the answer after the vault acted on it.
                 if self.rng.random() < 0.5:
@@ -250,88 +304,6 @@ class Vault:
                 f"The specified version ({version}) is not recognized. Consider using the latest "
                 f"supported version ({LATEST_API_VERSION})."
             )
-
-    async def _control(self, request: web.Request) -> web.Response:
-        """Loopback-only test hooks: read or reset the counters, change settings at run time."""
-        peer = request.remote or ""
-        if not ipaddress.ip_address(peer.split("%")[0]).is_loopback:
-            return web.json_response({"error": "loopback only"}, status=403)
-        if request.path == "/_emulator/stats" and request.method == "GET":
-            return web.json_response({"vault": self.name, **self.stats.snapshot()})
-        if request.path == "/_emulator/stats/reset" and request.method == "POST":
-            self.stats.reset()
-            return web.json_response({"vault": self.name, **self.stats.snapshot()})
-        if request.path == "/_emulator/throttle/reset" and request.method == "POST":
-            self.throttle.reset()
-            return web.json_response({"vault": self.name})
-        if request.path == "/_emulator/settings" and request.method in ("GET", "PATCH"):
-            if request.method == "PATCH":
-                changes = await request.json()
-                try:
-                    for key, value in changes.items():
-                        if key not in VaultSettings.model_fields or key in ("port", "host", "dns_name"):
-                            raise ValueError(f"setting {key!r} cannot be changed at run time")
-                        setattr(self.settings, key, value)
-                except ValueError as exc:
-                    return web.json_response({"error": str(exc)}, status=400)
-            return web.json_response(self.settings.model_dump())
-        return web.json_response({"error": "unknown control endpoint"}, status=404)
-
-
-# -- paging ------------------------------------------------------------------------------------------------------
-def page(
-    vault: Vault,
-    call: Call,
-    items: list[Any],
-    key: Callable[[Any], str],
-    render: Callable[[Any], JsonBody],
-    *,
-    trailing_empty: bool = False,
-) -> Reply:
-    """One page of ``items`` (sorted by ``key``) with an absolute ``nextLink`` as Key Vault sends it (facts §7).
-
-    ``trailing_empty`` ends the listing with an empty page that still carries a nextLink, as the recorded deleted
-    listings do, so clients that stop at the first empty page are caught.
-    """
-    query = call.request.query
-    size = vault.settings.max_page_size
-    if "maxresults" in query:
-        try:
-            size = int(query["maxresults"])
-        except ValueError as exc:
-            raise bad_parameter("maxresults must be an integer between 1 and 25.") from exc
-        if not 1 <= size <= 25:
-            raise bad_parameter("maxresults must be between 1 and 25.")
-    marker = ""
-    if "$skiptoken" in query:
-        try:
-            marker = json.loads(base64.urlsafe_b64decode(query["$skiptoken"] + "==="))["NextMarker"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise bad_parameter("The $skiptoken is invalid.") from exc
-    if marker == "\x00end":
-        return Reply({"value": [], "nextLink": None})
-    remaining = [item for item in items if key(item) > marker] if marker else list(items)
-    chosen = remaining[:size]
-    if len(remaining) > size:
-        next_marker: str | None = key(chosen[-1])
-    elif trailing_empty and marker != "\x00end":
-        next_marker = "\x00end"
-    else:
-        next_marker = None
-    next_link = None
-    if next_marker is not None:
-        token = (
-            base64.urlsafe_b64encode(json.dumps({"NextMarker": next_marker, "TargetLocation": 0}).encode())
-            .decode()
-            .rstrip("=")
-        )
-        host = call.request.url.host
-        port = call.request.url.port or 443
-        next_link = (
-            f"https://{host}:{port}{call.request.path}?api-version={query.get('api-version', '')}"
-            f"&$skiptoken={token}" + (f"&maxresults={query['maxresults']}" if "maxresults" in query else "")
-        )
-    return Reply({"value": [render(item) for item in chosen], "nextLink": next_link})
 
 
 def attributes(vault: Vault, version: Any, *, extra: JsonBody | None = None) -> JsonBody:

@@ -9,7 +9,6 @@ opaque and integrity-protected: any changed byte fails to decrypt.
 
 from __future__ import annotations
 
-import base64
 import functools
 import json
 import os
@@ -24,20 +23,13 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
 from kvmigrate.emulator.errors import KeyVaultError
+from kvmigrate.emulator.material import b64url_decode, b64url_encode
 
 SECRET_TAG = "AzureKeyVaultSecretBackupV1.microsoft.com"
 KEY_TAG = "AzureKeyVaultKeyBackupV1.microsoft.com"  # certificates use the key tag too (facts §8)
 TAG_FOR = {"secret": SECRET_TAG, "key": KEY_TAG, "certificate": KEY_TAG}
 # A fixed emulator-wide root: blobs are bound by subscription and geography, not by process.
 _ROOT = b"kvmigrate-emulator-security-world-root-v1"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 # Pure functions of the subscription and geography: derive each pair's values once, not once per backup and restore.
@@ -57,7 +49,7 @@ def _kek(subscription: str, geography: str) -> bytes:
 def _protected_header(subscription: str, geography: str) -> str:
     """The JWE protected header of a blob sealed for ``subscription``/``geography`` (the same for every blob)."""
     header = {"kid": world_key_id(subscription, geography), "alg": "A256KW", "enc": "A256GCM", "zip": "DEF"}
-    return _b64(json.dumps(header, separators=(",", ":")).encode())
+    return b64url_encode(json.dumps(header, separators=(",", ":")).encode())
 
 
 def malformed() -> KeyVaultError:
@@ -74,7 +66,13 @@ def seal(kind: str, payload: dict[str, Any], *, subscription: str, geography: st
     sealed = AESGCM(cek).encrypt(iv, plaintext, protected.encode("ascii"))
     ciphertext, tag = sealed[:-16], sealed[-16:]
     jwe = ".".join(
-        [protected, _b64(aes_key_wrap(_kek(subscription, geography), cek)), _b64(iv), _b64(ciphertext), _b64(tag)]
+        [
+            protected,
+            b64url_encode(aes_key_wrap(_kek(subscription, geography), cek)),
+            b64url_encode(iv),
+            b64url_encode(ciphertext),
+            b64url_encode(tag),
+        ]
     )
     label = TAG_FOR[kind].encode("ascii")
     return bytes([len(label)]) + label + jwe.encode("ascii")
@@ -86,7 +84,7 @@ def open_blob(blob: bytes, *, expected_tag: str, subscription: str, geography: s
         length = blob[0]
         label = blob[1 : 1 + length].decode("ascii")
         protected, wrapped, iv, ciphertext, tag = blob[1 + length :].decode("ascii").split(".")
-        header = json.loads(_unb64(protected))
+        header = json.loads(b64url_decode(protected))
     except (IndexError, UnicodeDecodeError, ValueError) as exc:
         raise malformed() from exc
     if label != expected_tag or not isinstance(header, dict):
@@ -101,8 +99,10 @@ def open_blob(blob: bytes, *, expected_tag: str, subscription: str, geography: s
             inner="BackupBlobWrongSecurityDomain",
         )
     try:
-        cek = aes_key_unwrap(_kek(subscription, geography), _unb64(wrapped))
-        plaintext = AESGCM(cek).decrypt(_unb64(iv), _unb64(ciphertext) + _unb64(tag), protected.encode("ascii"))
+        cek = aes_key_unwrap(_kek(subscription, geography), b64url_decode(wrapped))
+        plaintext = AESGCM(cek).decrypt(
+            b64url_decode(iv), b64url_decode(ciphertext) + b64url_decode(tag), protected.encode("ascii")
+        )
         payload = json.loads(zlib.decompress(plaintext))
     except (InvalidUnwrap, InvalidTag, ValueError, zlib.error) as exc:
         raise malformed() from exc

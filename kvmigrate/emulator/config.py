@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 #: Operations a vault can be told to deny (access-policy permission names, as Key Vault spells them).
 DENIABLE = frozenset(
     {"get", "list", "set", "create", "import", "update", "delete", "recover", "backup", "restore", "purge"}
+    | {"getrotationpolicy", "setrotationpolicy", "rotate"}
+    | {"getissuers", "listissuers", "setissuers", "deleteissuers", "manageissuers", "managecontacts"}
 )
 _VAULT_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]{0,62}$")
 _DNS_NAME = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*$")

@@ -11,8 +11,19 @@ import asyncio
 from collections import OrderedDict
 from typing import Any
 
-from kvmigrate.emulator import material
-from kvmigrate.emulator.app import Call, JsonBody, Reply, Route, Vault, attributes, now, read_attributes, route
+from kvmigrate.emulator import material, rotation
+from kvmigrate.emulator.app import (
+    Call,
+    JsonBody,
+    Reply,
+    Route,
+    Vault,
+    attributes,
+    is_newer_api,
+    now,
+    read_attributes,
+    route,
+)
 from kvmigrate.emulator.errors import bad_parameter
 from kvmigrate.emulator.objects import Kind, get_version, managed_forbidden, name_checked, shared_routes
 from kvmigrate.emulator.store import Item, Version, check_tags, new_version_id
@@ -62,11 +73,23 @@ def _jwk(vault: Vault, item: Item, version: Version) -> JsonBody:
 
 
 def _key_attributes(vault: Vault, item: Item, version: Version) -> JsonBody:
-    # The 7.3 recordings carry no "exportable" on ordinary keys, so it is sent only when true. Guess: a certificate's
-    # key does not show it either, whatever the certificate policy says - the attribute belongs to secure key
-    # release, and the service refuses an exportable key without a release policy (AKV.SKR.1004).
+    """Key attributes by the era of the api-version (app docstring).
+
+    The 7.3 recordings carry no "exportable" on ordinary keys, so there it is sent only when true; the 7.6 and
+    2025-07-01 ones always send ``exportable`` and ``hsmPlatform`` ("0" for software keys), plus ``key_size`` right
+    after ``enabled`` for RSA keys. Guesses: a certificate's key says exportable false whatever the certificate
+    policy says (the attribute belongs to secure key release, and the service refuses an exportable key without a
+    release policy, AKV.SKR.1004); an -HSM key's platform is "2".
+    """
     exportable = bool(version.data.get("exportable")) and not item.managed
-    return attributes(vault, version, extra={"exportable": True} if exportable else None)
+    if not is_newer_api():
+        return attributes(vault, version, extra={"exportable": True} if exportable else None)
+    platform = "2" if version.data["kty"].endswith("-HSM") else "0"
+    body = attributes(vault, version, extra={"exportable": exportable, "hsmPlatform": platform})
+    if version.data["kty"].startswith("RSA"):
+        modulus = int.from_bytes(material.b64url_decode(str(_public_members(version.data["pem"])["n"])), "big")
+        body = {"enabled": body.pop("enabled"), "key_size": modulus.bit_length(), **body}
+    return body
 
 
 def key_bundle(vault: Vault, item: Item, version: Version) -> JsonBody:
@@ -94,7 +117,7 @@ def key_item(vault: Vault, item: Item, version: Version, versioned: bool) -> Jso
     return body
 
 
-KIND = Kind("key", lambda vault: vault.keys, key_bundle, key_item)
+KIND = Kind("key", lambda vault: vault.keys, key_bundle, key_item, not_backed_up=(rotation.POLICY,))
 
 
 # -- request parsing --------------------------------------------------------------------------------------------------
@@ -255,8 +278,37 @@ async def update_key(vault: Vault, call: Call) -> Reply:
     return Reply(key_bundle(vault, item, version))
 
 
+async def rotate_key(vault: Vault, call: Call) -> Reply:
+    """``POST /keys/{name}/rotate``: a new version with the current one's type, size or curve and operations, ``exp``
+    from the rotation policy (rotation.py). Guess: tags are not carried over (the recordings rotate untagged keys)."""
+    item = vault.keys.get(call.params["name"])
+    if item.managed:
+        raise managed_forbidden("key", "rotate")
+    current = item.latest
+    old = material.private_key_from_pem(current.data["pem"].encode("ascii"))
+    curve = material.curve_name(old)
+    size = None if curve else old.key_size
+    key = await asyncio.to_thread(material.generate_key, current.data["kty"], size=size, crv=curve)
+    stamp = now()
+    data: JsonBody = {
+        "kty": current.data["kty"],
+        "key_ops": list(current.data["key_ops"]),
+        "pem": material.private_key_to_pem(key).decode("ascii"),
+        "exportable": bool(current.data.get("exportable")),
+    }
+    if current.data.get("release_policy"):
+        data["release_policy"] = dict(current.data["release_policy"])
+    version = Version(
+        id=new_version_id(), created=stamp, updated=stamp, exp=rotation.rotated_expiry(item, stamp), data=data
+    )
+    vault.keys.upsert(item.name, version)
+    return Reply(key_bundle(vault, item, version))
+
+
 def routes() -> list[Route]:
     return [
+        *rotation.routes(),
+        route("POST", "/keys/{name}/rotate", "keys.rotate", "rotate", name_checked(rotate_key)),
         *shared_routes(KIND),
         route("POST", "/keys/{name}/create", "keys.create", "create", name_checked(create_key)),
         route("PUT", "/keys/{name}", "keys.import", "import", name_checked(import_key), is_create=True),

@@ -6,16 +6,15 @@ managed key and secret); the handlers here are written once for secrets, keys an
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kvmigrate.emulator import backup_blob
-from kvmigrate.emulator.app import Call, JsonBody, Reply, Route, Vault, page, route
+from kvmigrate.emulator.app import Call, JsonBody, Reply, Route, Vault, route
 from kvmigrate.emulator.errors import KeyVaultError, bad_parameter, not_found
+from kvmigrate.emulator.material import MaterialError, b64url_decode, b64url_encode
+from kvmigrate.emulator.paging import PageQuery, page
 from kvmigrate.emulator.store import Collection, Deleted, Item, Version, check_name
 
 MAX_BACKUP_VERSIONS = 500
@@ -35,6 +34,10 @@ class Kind:
     on_recover: Callable[[Vault, str], None] | None = None
     on_purge: Callable[[Vault, str], None] | None = None
     restore_bundle: Callable[[Vault, Item, Version], JsonBody] | None = None
+    #: The version a listing shows for an object, or None to leave the object out (pending certificates).
+    listed: Callable[[Vault, Item, PageQuery], Version | None] = lambda vault, item, query: item.latest
+    #: ``Item.extra`` members no backup blob carries (a key's rotation policy, facts §17).
+    not_backed_up: tuple[str, ...] = ()
 
     @property
     def collection(self) -> str:
@@ -66,28 +69,6 @@ def deleted_fields(vault: Vault, kind: Kind, entry: Deleted) -> JsonBody:
     }
 
 
-def page_window(vault: Vault, call: Call) -> tuple[str, int] | None:
-    """The marker and page size ``app.page`` will read from the query, or None if it will refuse them.
-
-    With these a listing hands ``page`` only the objects after the marker plus one look-ahead (whether a nextLink
-    follows), so a page costs O(page + log n) instead of a scan of the collection. None means: pass everything and let
-    ``page`` answer exactly as it always has (its 400s, or its comparison of an odd marker).
-    """
-    query = call.request.query
-    size = vault.settings.max_page_size
-    marker: object = ""
-    try:
-        if "maxresults" in query:
-            size = int(query["maxresults"])
-        if "$skiptoken" in query:
-            marker = json.loads(base64.urlsafe_b64decode(query["$skiptoken"] + "==="))["NextMarker"]
-    except (ValueError, KeyError, TypeError):
-        return None
-    if not 1 <= size <= 25 or not isinstance(marker, str):
-        return None
-    return marker, size + 1
-
-
 def get_version(kind: Kind, item: Item, version_id: str) -> Version:
     if not version_id:
         return item.latest
@@ -102,21 +83,29 @@ def shared_routes(kind: Kind) -> list[Route]:
     c, d = kind.collection, kind.deleted_collection
 
     async def list_objects(vault: Vault, call: Call) -> Reply:
-        store, window = kind.store(vault), page_window(vault, call)
-        items = store.listing() if window is None else store.listing_after(*window)
+        query = PageQuery.read(vault, call)
+        shown = [
+            (item, version)
+            for item in kind.store(vault).listing_after(
+                query.marker, query.window, lambda i: kind.listed(vault, i, query) is not None
+            )
+            if (version := kind.listed(vault, item, query)) is not None
+        ]
         return page(
             vault,
             call,
-            items,
-            lambda item: item.name.upper(),
-            lambda item: kind.list_item(vault, item, item.latest, False),
+            query,
+            shown,
+            lambda pair: pair[0].name.upper(),
+            lambda pair: kind.list_item(vault, pair[0], pair[1], False),
         )
 
     async def list_versions(vault: Vault, call: Call) -> Reply:
         item = kind.store(vault).find(call.params["name"])
         versions = sorted(item.versions.values(), key=lambda v: v.id) if item else []
         assert item is not None or not versions
-        return page(vault, call, versions, lambda v: v.id, lambda v: kind.list_item(vault, item, v, True))  # type: ignore[arg-type]
+        query = PageQuery.read(vault, call)
+        return page(vault, call, query, versions, lambda v: v.id, lambda v: kind.list_item(vault, item, v, True))  # type: ignore[arg-type]
 
     async def delete(vault: Vault, call: Call) -> Reply:
         store = kind.store(vault)
@@ -139,11 +128,15 @@ def shared_routes(kind: Kind) -> list[Route]:
         return Reply({**deleted_fields(vault, kind, entry), **body})
 
     async def list_deleted(vault: Vault, call: Call) -> Reply:
-        store, window = kind.store(vault), page_window(vault, call)
-        entries = store.deleted_listing() if window is None else store.deleted_after(*window)
+        query = PageQuery.read(vault, call)
+        entries = kind.store(vault).deleted_after(
+            query.marker, query.window, lambda e: kind.listed(vault, e.item, query) is not None
+        )
 
         def render(entry: Deleted) -> JsonBody:
-            body = kind.list_item(vault, entry.item, entry.item.latest, False)
+            version = kind.listed(vault, entry.item, query)
+            assert version is not None  # the store picked only listed entries
+            body = kind.list_item(vault, entry.item, version, False)
             return {
                 "recoveryId": vault.object_id(d, entry.item.name),
                 "deletedDate": entry.deleted_date,
@@ -151,7 +144,7 @@ def shared_routes(kind: Kind) -> list[Route]:
                 **body,
             }
 
-        return page(vault, call, entries, lambda e: e.item.name.upper(), render, trailing_empty=True)
+        return page(vault, call, query, entries, lambda e: e.item.name.upper(), render, trailing_empty=True)
 
     async def recover(vault: Vault, call: Call) -> Reply:
         store = kind.store(vault)
@@ -193,14 +186,16 @@ def shared_routes(kind: Kind) -> list[Route]:
                 f"Backup is not supported for a {kind.name} with more than {MAX_BACKUP_VERSIONS} versions; "
                 f"{item.name} has {len(item.versions)}."
             )
-        payload: dict[str, Any] = {"item": item.to_blob()}
+        saved = item.to_blob()
+        saved["extra"] = {member: value for member, value in item.extra.items() if member not in kind.not_backed_up}
+        payload: dict[str, Any] = {"item": saved}
         if kind.pack:
             payload["linked"] = kind.pack(vault, item)
         vault.stats.objects[f"{c}.backup/{item.name.lower()}"] += 1
         blob = backup_blob.seal(
             kind.name, payload, subscription=vault.settings.subscription, geography=vault.settings.geography
         )
-        return Reply({"value": base64.urlsafe_b64encode(blob).decode().rstrip("=")})
+        return Reply({"value": b64url_encode(blob)})
 
     async def restore(vault: Vault, call: Call) -> Reply:
         body = call.json()
@@ -208,8 +203,8 @@ def shared_routes(kind: Kind) -> list[Route]:
         if not isinstance(value, str) or not value:
             raise bad_parameter("The backup blob (value) is required.")
         try:
-            blob = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-        except (binascii.Error, ValueError) as exc:
+            blob = b64url_decode(value)
+        except MaterialError as exc:
             raise backup_blob.malformed() from exc
         payload = backup_blob.open_blob(
             blob,

@@ -250,18 +250,16 @@ class Collection:
         self._settle()
         return self.active.get(name.lower())
 
-    def listing(self) -> list[Item]:
-        self._settle()
-        return self.active.ordered()
-
-    def listing_after(self, marker: str, limit: int) -> list[Item]:
-        """At most ``limit`` active objects that sort after ``marker`` (a page and its look-ahead), in listing order."""
+    def listing_after(self, marker: str, limit: int, where: Callable[[Item], bool] | None = None) -> list[Item]:
+        """At most ``limit`` active objects that sort after ``marker`` (a page and its look-ahead), in listing order;
+        ``where`` leaves objects out (a listing of certificates without the pending ones)."""
         self._settle()
         found: list[Item] = []
         for item in self.active.after(marker):
             if len(found) >= limit:
                 break
-            found.append(item)
+            if where is None or where(item):
+                found.append(item)
         return found
 
     def check_writable(self, name: str) -> None:
@@ -333,18 +331,15 @@ class Collection:
             raise not_found(self.kind, name, deleted=True)
         return entry
 
-    def deleted_listing(self) -> list[Deleted]:
-        now = self.clock()
-        return [entry for entry in self.deleted.ordered() if entry.visible_at <= now]
-
-    def deleted_after(self, marker: str, limit: int) -> list[Deleted]:
-        """At most ``limit`` visible deleted objects that sort after ``marker``; still-hidden ones are stepped over."""
+    def deleted_after(self, marker: str, limit: int, where: Callable[[Deleted], bool] | None = None) -> list[Deleted]:
+        """At most ``limit`` visible deleted objects that sort after ``marker``; still-hidden ones (and those ``where``
+        refuses) are stepped over."""
         now = self.clock()
         found: list[Deleted] = []
         for entry in self.deleted.after(marker):
             if len(found) >= limit:
                 break
-            if entry.visible_at <= now:
+            if entry.visible_at <= now and (where is None or where(entry)):
                 found.append(entry)
         return found
 
@@ -360,7 +355,3 @@ class Collection:
         key = name.lower()
         del self.deleted[key]
         self.purging[key] = self.clock() + self.delay()
-
-    def all_items(self) -> Iterator[Item]:
-        self._settle()
-        yield from self.active.values()

@@ -1,14 +1,18 @@
 """Replay recorded Azure Key Vault HTTP sessions against an emulated vault and list where the answers differ.
 
-The recordings (``shared/recordings`` beside the repository, see its README) are real sessions between the Azure SDK's
-own tests and live Key Vault at api-version 7.3. A replay sends each vault request of a session, in order, to one
-emulated vault over HTTPS and compares the answer with the recorded one: status, error code, the body's *shape* (key
-sets, recursively, and JSON kinds), a few values that follow from the request, id path shapes and the headers Key
-Vault always sends. What the emulator rightly generates differently (version ids, timestamps, backup blobs, paging
-tokens, CSRs and certificates of generated keys) is substituted or compared by shape only:
+The recordings (``shared/recordings*`` beside the repository, see their READMEs) are real sessions between the Azure
+SDKs' own tests and live Key Vault: the Python SDK at api-version 7.3 (2022) and 2025-07-01 (2026), and the JavaScript
+SDK at 7.6 and 2025-07-01 (2026). A replay sends each vault request of a session, in order, to one emulated vault over
+HTTPS and compares the answer with the recorded one: status, error code, the body's *shape* (key sets, recursively,
+and JSON kinds), a few values that follow from the request, id path shapes and the headers Key Vault always sends.
+What the emulator rightly generates differently (version ids, timestamps, backup blobs, paging tokens, CSRs and
+certificates of generated keys) is substituted or compared by shape only:
 
 * recorded version ids in later request paths are mapped to the ids the emulator gave for the same objects;
-* a restore sends the blob the emulator returned from the earlier backup in the same replay;
+* a restore sends the blob the emulator returned from the earlier backup in the same replay (a recording without a
+  backup sends its own blob: the malformed-blob test);
+* a merge sends a certificate issued, by a throwaway CA, for the key of the CSR the emulator gave, in the recorded
+  form of ``x5c`` (base64 DER, or base64 of the PEM text as the JavaScript SDK sends);
 * a listing follows the emulator's own ``nextLink`` and is compared as a whole; whole-vault listings of the shared
   test vault are compared by this recording's own object names only;
 * consecutive identical GETs (and a restore, which Key Vault answers 409 right after a purge) are a poll: the request
@@ -18,27 +22,46 @@ tokens, CSRs and certificates of generated keys) is substituted or compared by s
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import re
 import ssl
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from yarl import URL
 
-VAULT_HOST = "vaultname.vault.azure.net"
-RECORDED_ORIGIN = f"https://{VAULT_HOST}"
+#: Hosts the recorders wrote requests to: the 7.3 set keeps the placeholder, the 2026 sets say ``Sanitized``.
+REQUEST_HOSTS = frozenset({"vaultname.vault.azure.net", "sanitized.vault.azure.net"})
+#: Placeholder origins of the ids inside recorded bodies (Python recorder, JavaScript recorder).
+BODY_ORIGINS = ("https://vaultname.vault.azure.net", "https://keyvault_name.vault.azure.net")
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
 GUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+#: The challenge of 2022 names login.windows.net, the one of 2026 login.microsoftonline.com: either is the service's.
 CHALLENGE = re.compile(
-    rf'^Bearer authorization="https://login\.windows\.net/{GUID}", resource="https://vault\.azure\.net"$'
+    rf'^Bearer authorization="https://login\.(?:windows\.net|microsoftonline\.com)/{GUID}", '
+    r'resource="https://vault\.azure\.net"$'
+)
+#: The 401 message as the service has worded it over time (2022: bearer or PoP; 2026: adds MTLS_POP). The emulator
+#: answers as one point in time, so a recording of another time is matched against any of them.
+CHALLENGE_MESSAGES = frozenset(
+    {
+        "AKV10000: Request is missing a Bearer or PoP token.",
+        "AKV10000: Request is missing a Bearer, PoP, or MTLS_POP token.",
+    }
 )
 COLLECTION = "(?:secrets|keys|certificates)"
-OBJECT_PATH = re.compile(rf"^/(?:deleted)?{COLLECTION}/(?P<name>[^/]+)")
-LISTING_PATH = re.compile(rf"^/(?:(?:deleted)?{COLLECTION}|{COLLECTION}/[^/]+/versions)$")
+#: Words under /certificates that are vault-level resources, not certificate names.
+RESERVED = frozenset({"restore", "contacts", "issuers"})
+OBJECT_PATH = re.compile(rf"^/(?:deleted)?{COLLECTION}/(?:issuers/)?(?P<name>[^/]+)")
+LISTING_PATH = re.compile(rf"^/(?:(?:deleted)?{COLLECTION}|{COLLECTION}/[^/]+/versions|certificates/issuers)$")
 POLL_TIMEOUT = 10.0
 POLL_INTERVAL = 0.1
 MAX_PAGES = 40
@@ -140,6 +163,10 @@ class Exchange:
         return self.method == "GET" and bool(LISTING_PATH.match(self.path))
 
     @property
+    def is_merge(self) -> bool:
+        return self.method == "POST" and self.path.endswith("/pending/merge")
+
+    @property
     def collection(self) -> str:
         return self.path.split("/")[1]
 
@@ -155,25 +182,39 @@ class Exchange:
 class Recording:
     path: Path
     exchanges: list[Exchange]
+    origin: str  # the placeholder origin of ids in the recorded bodies
+
+    @property
+    def retention_days(self) -> int:
+        """The recorded vault's soft-delete retention (``recoverableDays``): the 2022 vaults kept 7 days, some 2026
+        ones 90; the replayed vault must be configured the same."""
+        found = re.search(r'"recoverableDays":\s*(\d+)', json.dumps([e.response for e in self.exchanges]))
+        return int(found[1]) if found else 7
 
     @property
     def names(self) -> frozenset[str]:
-        """This session's own object names (lower case), taken from its request paths."""
+        """This session's own object and issuer names (lower case), taken from its request paths."""
         found = set()
         for exchange in self.exchanges:
             match = OBJECT_PATH.match(exchange.path)
-            if match and match["name"] != "restore":
+            if match and match["name"].lower() not in RESERVED:
                 found.add(match["name"].lower())
         return frozenset(found)
 
 
 def load(path: Path) -> Recording:
-    """Read one recording; keep the entries for the vault host (the Azure AD discovery documents are skipped)."""
-    raw = json.loads(path.read_text(encoding="utf-8"))
+    """Read one recording; keep the entries for the vault host (the Azure AD discovery documents are skipped).
+
+    The files differ in form (CRLF line ends, escaped or plain strings, a ``Variables`` table of the JavaScript
+    recorder); as JSON they read the same, and ``Variables`` is not needed: the names are in the request paths.
+    """
+    text = path.read_text(encoding="utf-8")
+    raw = json.loads(text)
+    origin = next((candidate for candidate in BODY_ORIGINS if candidate + "/" in text), BODY_ORIGINS[0])
     exchanges = []
     for index, entry in enumerate(raw["Entries"]):
         url = urlsplit(entry["RequestUri"])
-        if url.hostname != VAULT_HOST:
+        if url.hostname not in REQUEST_HOSTS:
             continue
         exchanges.append(
             Exchange(
@@ -187,7 +228,7 @@ def load(path: Path) -> Recording:
                 response=entry["ResponseBody"],
             )
         )
-    return Recording(path, exchanges)
+    return Recording(path, exchanges, origin)
 
 
 @dataclass(frozen=True)
@@ -243,6 +284,16 @@ def _error_code(body: Any) -> str | None:
     return None
 
 
+def _same_offset(recorded: dict[str, Any], emulated: dict[str, Any], key: str) -> bool:
+    """Whether ``nbf``/``exp`` lie as far from ``created`` as recorded: a rotated key's ``exp`` is created plus the
+    policy's expiryTime, so its value follows from the request relative to the time it was made."""
+    values = (recorded.get(key), recorded.get("created"), emulated.get(key), emulated.get("created"))
+    if key not in ("nbf", "exp") or not all(isinstance(value, int) for value in values):
+        return False
+    rec_value, rec_created, emu_value, emu_created = values
+    return bool(rec_value - rec_created == emu_value - emu_created)
+
+
 def _member_matches(path: str, allowed: str) -> bool:
     plain = re.sub(r"\[[^\]]*\]", "", path)
     return plain == allowed or plain.endswith("." + allowed)
@@ -262,6 +313,7 @@ class Replay:
     poll_timeout: float = POLL_TIMEOUT  # shortened once a poll timed out, so a broken replay fails fast
     versions: dict[str, str] = field(default_factory=dict)  # recorded version id → the emulator's
     backups: dict[str, str] = field(default_factory=dict)  # collection → the emulator's latest backup blob
+    csrs: dict[str, str] = field(default_factory=dict)  # certificate name (lower) → the emulator's latest CSR
 
     # -- sending -------------------------------------------------------------------------------------------------
     def _path(self, exchange: Exchange) -> str:
@@ -278,10 +330,16 @@ class Replay:
         body = exchange.body
         if exchange.is_restore and isinstance(body, dict) and "value" in body:
             blob = self.backups.get(exchange.collection)
-            if blob is None:
-                self.problems.append(f"{exchange.label()}: no earlier backup from the emulator to restore")
-            else:
+            if blob is not None:
                 body = {**body, "value": blob}
+            elif exchange.status == 200:
+                self.problems.append(f"{exchange.label()}: no earlier backup from the emulator to restore")
+        if exchange.is_merge and isinstance(body, dict) and isinstance(body.get("x5c"), list):
+            name = exchange.path.split("/")[2].lower()
+            if name in self.csrs:
+                body = {**body, "x5c": [issued_like(body["x5c"][0], self.csrs[name])]}
+            else:
+                self.problems.append(f"{exchange.label()}: the emulator gave no CSR to merge a certificate for")
         return body
 
     async def send(self, method: str, url: str, body: Any = None, *, authorize: bool = True) -> Answer:
@@ -340,7 +398,7 @@ class Replay:
             )
         recorded = exchange.response["error"]["message"]
         message = answer.body.get("error", {}).get("message") if isinstance(answer.body, dict) else None
-        if message != recorded:
+        if message != recorded and message not in CHALLENGE_MESSAGES:
             self.problems.append(f"{exchange.label()}: 401 message {message!r}, recording {recorded!r}")
 
     def _reached(self, final: Exchange, answer: Answer) -> bool:
@@ -459,7 +517,8 @@ class Replay:
         def own(items: list[Any]) -> dict[str, Any]:
             found = {}
             for item in items:
-                name = str(item.get("id") or item.get("kid") or "").split("/")[4:5]
+                name = str(item.get("id") or item.get("kid") or "").split("/")[4:]
+                name = name[1:] if name[:1] == ["issuers"] else name
                 if name and name[0].lower() in names:
                     found[name[0].lower()] = item
             return found
@@ -500,6 +559,8 @@ class Replay:
                 self.problems.append(f"{where}: secret value {answer.body.get('value')!r}, recording {value!r}")
         if exchange.path.endswith("/backup") and exchange.status == 200:
             self.backups[exchange.collection] = answer.body.get("value", "")
+        if exchange.collection == "certificates" and isinstance(answer.body.get("csr"), str):
+            self.csrs[exchange.path.split("/")[2].lower()] = answer.body["csr"]
 
     def _check_headers(self, exchange: Exchange, answer: Answer) -> None:
         where = exchange.label()
@@ -527,8 +588,10 @@ class Replay:
                 self.problems.append(
                     f"{where}: Retry-After {answer.headers['retry-after']}, recording {exchange.headers['retry-after']}"
                 )
-        if "location" in exchange.headers and "location" in answer.headers:
-            self._compare_url(exchange.headers["location"], answer.headers["location"], f"{where}: Location")
+        recorded_location = exchange.headers.get("location", "")
+        # The 2026 Python recorder writes every Location as https://example.com: then only its presence counts.
+        if recorded_location.startswith(self.recording.origin + "/") and "location" in answer.headers:
+            self._compare_url(recorded_location, answer.headers["location"], f"{where}: Location")
 
     def _shape(self, path: str) -> str:
         """A URL path with this recording's names and the 32-hex ids replaced by placeholders."""
@@ -584,7 +647,7 @@ class Replay:
             if extra:
                 self.problems.append(f"{where}: members the recording lacks: {', '.join(extra)}")
             for key in recorded:
-                if key in emulated:
+                if key in emulated and not _same_offset(recorded, emulated, key):
                     self.compare_value(recorded[key], emulated[key], exchange, prefix + key, learn=learn)
         elif isinstance(recorded, list):
             if bool(recorded) != bool(emulated):
@@ -592,7 +655,7 @@ class Replay:
             elif recorded:
                 self.compare_value(recorded[0], emulated[0], exchange, f"{path}[]", learn=learn)
         elif isinstance(recorded, str):
-            if recorded.startswith(RECORDED_ORIGIN + "/"):
+            if recorded.startswith(self.recording.origin + "/"):
                 self._compare_url(recorded, emulated, where)
                 if learn:
                     self._learn(recorded, emulated, where)
@@ -615,3 +678,40 @@ async def replay(recording: Recording, base_url: str, token: str, ca_file: Path)
     context = ssl.create_default_context(cafile=str(ca_file))
     async with aiohttp.ClientSession() as session:
         return await Replay(recording, base_url, token, context, session).run()
+
+
+def issued_like(recorded: str, csr: str) -> str:
+    """A certificate for the key of ``csr`` (base64 DER) in the form of the recorded ``x5c`` entry.
+
+    The recorded entry is a certificate an outside CA issued for Azure's key; the emulator's CSR has another key, so
+    the replay issues one like it (same issuer name, subject from the CSR, 30 days) from a throwaway CA, and encodes
+    it as the recording did: base64 of DER, or base64 of PEM text. The JavaScript recording sends the latter, and its
+    text is the PEM body on one line followed by ``-----END CERTIFICATE-----``, without the BEGIN line.
+    """
+    decoded = base64.b64decode(recorded)
+    text_form = not decoded.startswith(b"\x30")
+    text = decoded.decode("ascii") if text_form else ""
+    body = re.sub(r"-----(?:BEGIN|END) [A-Z ]+-----|\s", "", text)
+    original = x509.load_der_x509_certificate(base64.b64decode(body) if text_form else decoded)
+    request = x509.load_der_x509_csr(base64.b64decode(csr))
+    ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    issued = (
+        x509.CertificateBuilder()
+        .subject_name(request.subject)
+        .issuer_name(original.issuer)
+        .public_key(request.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + timedelta(days=30))
+        .sign(ca_key, hashes.SHA256())
+    )
+    der = issued.public_bytes(serialization.Encoding.DER)
+    if not text_form:
+        return base64.b64encode(der).decode("ascii")
+    new_body = base64.b64encode(der).decode("ascii")
+    if "\n" in text:
+        new_body = "\n".join(new_body[i : i + 64] for i in range(0, len(new_body), 64))
+    begin = "-----BEGIN CERTIFICATE-----\n" if text.lstrip().startswith("-----BEGIN") else ""
+    end = ("\n" if "\n" in text else "") + "-----END CERTIFICATE-----" if "-----END" in text else ""
+    return base64.b64encode((begin + new_body + end).encode("ascii")).decode("ascii")

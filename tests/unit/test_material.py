@@ -390,7 +390,6 @@ def test_self_signed_certificate_rejects_bad_subject(ec_key: ec.EllipticCurvePri
     [
         {"ekus": ["serverAuth"]},
         {"key_usage": ["digitalsignature"]},
-        {"key_usage": ["encipherOnly"]},
         {"validity_months": 0},
         {"dns_names": ["bücher.example"]},
     ],
@@ -400,6 +399,23 @@ def test_self_signed_certificate_rejects_bad_options(
 ) -> None:
     with pytest.raises(MaterialError):
         material.self_signed_certificate(ec_key, subject="CN=a", **kwargs)  # type: ignore[arg-type]
+
+
+def test_decipher_only_alone_is_issued_as_the_service_does(ec_key: ec.EllipticCurvePrivateKey) -> None:
+    """The service accepts key_usage ["decipherOnly"] alone; its certificate's KeyUsage is that one bit, critical
+    (recordings-2025 test_policy: 03 03 07 00 80), although cryptography refuses to build such a KeyUsage."""
+    cert = material.self_signed_certificate(ec_key, subject="CN=a", key_usage=["decipherOnly"])
+    der = cert.public_bytes(serialization.Encoding.DER)
+    assert bytes.fromhex("0603551d0f0101ff0405030307008030") in der
+
+
+def test_san_only_certificate_has_an_empty_subject(ec_key: ec.EllipticCurvePrivateKey) -> None:
+    """A policy with only IP-address SANs gets a certificate with an empty subject, as the service issued one."""
+    cert = material.self_signed_certificate(ec_key, subject="", sans={"ipAddresses": ["10.0.0.1"], "uris": ["urn:a"]})
+    assert cert.subject == x509.Name([])
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["10.0.0.1"]
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == ["urn:a"]
 
 
 @pytest.mark.parametrize("key_name", ["rsa_key", "ec_key"])
