@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-from kvmigrate.engine import default_state_path
+from kvmigrate.statedir import default_journal
 from kvmigrate.errors import (
     BlobRefusedError,
     PermissionDeniedError,
@@ -44,7 +44,13 @@ def test_vault_url_accepts_names_and_https_urls(reference: str, url: str) -> Non
         ("bad--name", "not a vault name"),
         ("http://contoso.vault.azure.net", "not https"),
         ("https://contoso.vault.azure.net/secrets/x", "has a path"),
-        ("https://contoso.vault.azure.net:99999", "invalid port"),
+        ("https://contoso.vault.azure.net:99999", "not a valid URL"),
+        ("https://exa mple", "whitespace"),
+        ("https://127.0.0.1 :8444", "whitespace"),
+        ("https://exa_mple.vault.azure.net", "invalid host name"),
+        ("https://-bad.vault.azure.net", "invalid host name"),
+        ("https://[::1", "not a valid URL"),
+        ("https://vault.azure.net\x1b[2J", "control characters"),
         ("https://", "not a vault URL"),
     ],
 )
@@ -77,8 +83,11 @@ def test_filters_are_case_insensitive_globs() -> None:
 
 
 def test_default_state_path_names_the_vault_pair(tmp_path: Path) -> None:
-    path = default_state_path("https://a.vault.azure.net", "https://127.0.0.1:8443", tmp_path)
-    assert path == tmp_path / ".kvmigrate" / "a.vault.azure.net__127.0.0.1_8443.db"
+    import os
+
+    path = default_journal("https://a.vault.azure.net", "https://127.0.0.1:8443")
+    state = Path(os.environ["KVMIGRATE_STATE_DIR"])  # per test (conftest): the per-user state folder
+    assert path == state / "journals" / "a.vault.azure.net__127.0.0.1_8443.db"
 
 
 class FakeResponse:
@@ -110,7 +119,8 @@ def test_403_names_the_permission_and_vault() -> None:
         "The user, group or application 'x' does not have secrets backup permission on key vault 'src;location=local'.",
     )
     error = from_azure(exc, vault="https://src", operation="backup", subject="secret a")
-    assert isinstance(error, PermissionDeniedError) and error.is_fatal
+    # Fails its object; the engine stops the run when the first objects of a kind are all refused.
+    assert isinstance(error, PermissionDeniedError) and not error.is_fatal
     assert "'backup' permission on secrets" in str(error) and "https://src" in str(error)
 
 

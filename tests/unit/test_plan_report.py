@@ -9,7 +9,7 @@ import pytest
 
 from kvmigrate.models import Action
 from kvmigrate.plan import Plan, PlanItem
-from kvmigrate.report import write_plan_json, write_plan_markdown
+from kvmigrate.report.plan import write_plan_json, write_plan_markdown
 
 
 def small_plan() -> Plan:
@@ -29,12 +29,10 @@ def test_streamed_json_is_the_document_json_dumps_made(plan: Plan) -> None:
     write_plan_json(out, plan)
     assert out.getvalue() == json.dumps(plan.as_dict(), indent=2)
     document = json.loads(out.getvalue())
-    assert list(document) == ["source", "target", "items", "blocked", "summary"]
+    assert list(document) == ["operation", "source", "target", "items", "blocked", "summary"]
     assert [(i["type"], i["name"]) for i in document["items"]] == [(i.type, i.name) for i in plan.items]
     assert list(document["summary"]) == ["objects", "counts", "requests", "eta_seconds", "rps", "warnings"]
-    assert [i["name"] for i in document["blocked"]] == [
-        i.name for i in plan.items if i.action is Action.BLOCKED_NOT_EXPORTABLE
-    ]
+    assert [i["name"] for i in document["blocked"]] == [i.name for i in plan.items if i.action.is_blocked]
 
 
 def test_streamed_markdown_lists_every_object_in_order() -> None:
