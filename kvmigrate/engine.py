@@ -22,8 +22,6 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from azure.core.credentials_async import AsyncTokenCredential
-
 from kvmigrate.decide import Decision, decide_assessed, decide_listed
 from kvmigrate.errors import (
     KvmigrateError,
@@ -44,6 +42,7 @@ from kvmigrate.routes.base import Assessment, Route
 from kvmigrate.routes.build import open_route, run_labels
 from kvmigrate.statedir import default_journal, pair_lock
 from kvmigrate.summary import Events, RunSummary, Subscriber
+from kvmigrate.vault.credential import Credential
 
 log = logging.getLogger(__name__)
 #: After a purge Key Vault frees the name only seconds later; after a recover the object shows seconds later.
@@ -60,7 +59,7 @@ class Engine:
         self,
         options: CopyOptions,
         *,
-        credential: AsyncTokenCredential | None = None,
+        credential: Credential | None = None,
         events: Subscriber | None = None,
         stop: asyncio.Event | None = None,
         route: Route | None = None,
@@ -231,7 +230,9 @@ class Engine:
             if action.fails:
                 self._fail(listed, KvmigrateError(decision.reason), reason=action.value)
             else:
-                self._finish(listed, OUTCOME_OF[action], detail=decision.reason)
+                # A skip of an object an earlier run copied keeps that row: the next rerun says "changed" too.
+                keep = row is not None and row.state is ItemState.DONE and OUTCOME_OF[action].is_skip
+                self._finish(listed, OUTCOME_OF[action], detail=decision.reason, journal=not keep)
             return
         assert assessment is not None, "a write is always decided from the route's comparison"
         if not await self._gate(f"{action.value} {ref}"):
@@ -289,10 +290,18 @@ class Engine:
             return False
         return True
 
-    def _finish(self, listed: Listed, outcome: Outcome, *, detail: str | None = None, route: str | None = None) -> None:
+    def _finish(
+        self,
+        listed: Listed,
+        outcome: Outcome,
+        *,
+        detail: str | None = None,
+        route: str | None = None,
+        journal: bool = True,
+    ) -> None:
         ref = listed.ref
         log.info("%s: %s", ref, outcome.value)
-        if outcome is not Outcome.PREVIOUSLY_DONE and outcome is not Outcome.WOULD_COPY:
+        if journal and outcome is not Outcome.PREVIOUSLY_DONE and outcome is not Outcome.WOULD_COPY:
             state = ItemState.DONE if outcome in (Outcome.COPIED, Outcome.ALREADY_COPIED) else ItemState.SKIPPED
             self.journal.finish(ref, state, outcome=outcome, fingerprint=listed.fingerprint, route=route, reason=detail)
         self.events.on_finished(ref, outcome, None if outcome is Outcome.COPIED else detail)

@@ -23,7 +23,9 @@ KvmigrateError                     base; ``exit_code`` is what the CLI exits wit
     ├── BlobRefusedError           restore refused: a corrupt blob
     │   └── WrongSecurityDomainError  the target is in another subscription or geography (fatal in backup mode)
     ├── TooManyVersionsError       backup refused: more than 500 versions
-    └── ObjectFailedError          anything else about one object (5xx or 429 after retries...)
+    ├── ObjectFailedError          anything else about one object (5xx or 429 after retries...)
+    ├── ThrottledError             a version-creating write answered 429 (not written; paced and retried)
+    └── WriteUncertainError        a version-creating write without an answer (settled by reading the target)
 
 Messages name what went wrong and what to do, never a secret value, blob, token or response body beyond Key Vault's
 own error message (which carries no secret material).
@@ -179,6 +181,14 @@ class TooManyVersionsError(VaultError):
 
 class ObjectFailedError(VaultError):
     pass
+
+
+class ThrottledError(VaultError):
+    """A 429: the vault did not act on the request (value writes pace and retry these themselves)."""
+
+
+class WriteUncertainError(VaultError):
+    """A write whose answer never came (dropped connection, timeout, 5xx): the vault may or may not have acted."""
 
 
 _PERMISSION = re.compile(r"does not have (\w+) (\w+) permission")

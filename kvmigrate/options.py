@@ -17,6 +17,8 @@ ALL_TYPES = (ObjectType.SECRET, ObjectType.KEY, ObjectType.CERTIFICATE)
 #: Key Vault allows 4,000 transactions per 10 s per vault; stay safely under it by default.
 DEFAULT_RPS = 350.0
 DEFAULT_CONCURRENCY = 32
+#: Key Vault allows 300 secret creates and certificate/key imports per 10 s per vault: stay under it by default.
+DEFAULT_CREATE_RPS = 25.0
 Mode = Literal["backup", "value", "auto"]
 Operation = Literal["copy", "backup", "restore"]
 
@@ -65,6 +67,12 @@ class CopyOptions(Selection):
         "them.",
     )
     latest_only: bool = Field(False, description="Value route: copy only each object's current version.")
+    create_rps: float = Field(
+        DEFAULT_CREATE_RPS,
+        gt=0,
+        le=10_000,
+        description="Value route: creates and imports per second at the target (Key Vault: 300 per 10 s).",
+    )
     concurrency: int = Field(DEFAULT_CONCURRENCY, ge=1, le=512, description="Objects in flight at once (engine).")
     rps: float = Field(DEFAULT_RPS, gt=0, le=10_000, description="HTTP attempts per second per vault (rate policy).")
     on_conflict: Literal["skip", "fail"] = Field("skip", description="An object of the same name in the target.")

@@ -15,14 +15,12 @@ from dataclasses import dataclass, field
 from operator import attrgetter
 from typing import Any
 
-from azure.core.credentials_async import AsyncTokenCredential
-
 from kvmigrate.decide import Decision
 from kvmigrate.engine import Engine
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType, Outcome
-from kvmigrate.options import CopyOptions
+from kvmigrate.options import DEFAULT_CREATE_RPS, CopyOptions
 from kvmigrate.routes.base import Assessment
-from kvmigrate.routes.values import DEFAULT_CREATE_RPS
+from kvmigrate.vault.credential import Credential
 
 PAGE_SIZE = 25
 CHALLENGES = 3  # one 401 probe per SDK client of a vault
@@ -195,7 +193,7 @@ def pages(count: int) -> int:
 
 
 async def build_plan(
-    options: CopyOptions, *, credential: AsyncTokenCredential | None = None, stop: asyncio.Event | None = None
+    options: CopyOptions, *, credential: Credential | None = None, stop: asyncio.Event | None = None
 ) -> Plan:
     """Plan a copy, backup or restore without writing anything: the engine's dry run, recorded."""
     recorder = PlanRecorder()
@@ -209,6 +207,7 @@ async def build_plan(
         by_value=options.mode != "backup",
         items=recorder.items,
         notes=list(summary.notes),
+        create_rps=options.create_rps,
     )
     index = engine.index
     plan.target_pages = sum(pages(index.listed[t]) + pages(index.deleted_listed[t]) for t in options.types)

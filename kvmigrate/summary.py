@@ -76,6 +76,7 @@ class RunSummary:
     failures: list[Failure] = field(default_factory=list)
     blocked: list[Failure] = field(default_factory=list)
     pending: list[Failure] = field(default_factory=list)
+    skips: list[Failure] = field(default_factory=list)  # skip-existing and conflict-deleted, with why
     notes: list[str] = field(default_factory=list)
     per_type: dict[str, Counter[str]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
@@ -111,6 +112,8 @@ class RunSummary:
                 self.blocked.append(entry)
             elif outcome is Outcome.PENDING:
                 self.pending.append(entry)
+            else:
+                self.skips.append(entry)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -130,6 +133,7 @@ class RunSummary:
             "failures": [{"type": f.type, "name": f.name, "error": f.error} for f in self.failures],
             "blocked": [{"type": f.type, "name": f.name, "reason": f.error} for f in self.blocked],
             "pending": [{"type": f.type, "name": f.name, "reason": f.error} for f in self.pending],
+            "skipped_objects": [{"type": f.type, "name": f.name, "reason": f.error} for f in self.skips],
             "notes": self.notes,
             "by_type": {t: dict(c) for t, c in sorted(self.per_type.items())},
             "requests": sum(self.requests.values()),

@@ -19,8 +19,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from azure.core.credentials_async import AsyncTokenCredential
-
 from kvmigrate.errors import KvmigrateError, ObjectNotFoundError
 from kvmigrate.fanout import fan_out
 from kvmigrate.hardening import disable_core_dumps
@@ -30,6 +28,7 @@ from kvmigrate.options import VerifyOptions
 from kvmigrate.routes.build import Vaults
 from kvmigrate.summary import Events, Subscriber
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
+from kvmigrate.vault.credential import Credential
 from kvmigrate.vault.pair import vault_pair_urls
 from kvmigrate.vault.values import VaultValues, VersionValue, signature
 
@@ -248,7 +247,7 @@ def _value_differences(mine: VersionValue, other: VersionValue, ref: ObjectRef) 
 async def verify(
     options: VerifyOptions,
     *,
-    credential: AsyncTokenCredential | None = None,
+    credential: Credential | None = None,
     events: Subscriber | None = None,
 ) -> VerifyReport:
     """Compare every non-managed, selected source object with the target (see the module docstring)."""

@@ -56,3 +56,23 @@ def test_emulator_does_not_use_the_sdk() -> None:
     for path in modules(PACKAGE / "emulator"):
         bad = {name for name in imports_of(path) if name.startswith("azure")}
         assert not bad, f"emulator/{path.name} imports {bad}: it must stand in for Azure, not use its SDK"
+
+
+#: The product modules that meet azure-core itself: the error boundary, the retry decisions, the rate policy.
+AZURE_CORE_BOUNDARY = {
+    "errors.py": "azure.core.exceptions",
+    "retry.py": "azure.core.exceptions",
+    "ratelimit.py": "azure.core.pipeline",
+}
+
+
+def test_only_vault_and_the_boundary_modules_import_azure_core() -> None:
+    for path in modules(PACKAGE):
+        parts = path.relative_to(PACKAGE).parts
+        if parts[0] in ("vault", "emulator"):
+            continue
+        allowed = AZURE_CORE_BOUNDARY.get("/".join(parts), "\0")
+        bad = {name for name in imports_of(path) if name.startswith("azure") and not name.startswith(allowed)}
+        assert not bad, (
+            f"{'/'.join(parts)} imports {bad}; only kvmigrate/vault/ (and {sorted(AZURE_CORE_BOUNDARY)}) may"
+        )

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from kvmigrate.models import ObjectType
-from kvmigrate.options import DEFAULT_CONCURRENCY, DEFAULT_RPS
+from kvmigrate.options import DEFAULT_CONCURRENCY, DEFAULT_CREATE_RPS, DEFAULT_RPS
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -157,6 +157,14 @@ def mode(command: F) -> F:
                 "tenant (keys cannot move). auto: backup, switching to value when the target refuses blobs.",
             ),
             click.option("--latest-only", is_flag=True, help="Value mode: move only each object's current version."),
+            click.option(
+                "--create-rps",
+                type=click.FloatRange(min=0.1, max=10_000),
+                default=DEFAULT_CREATE_RPS,
+                show_default=True,
+                help="Value mode: creates and imports per second at the target. Key Vault allows 300 per 10 s per "
+                "vault, shared with every other client of the vault.",
+            ),
         ],
     )
 

@@ -196,6 +196,26 @@ class Vault:
         deny = self.settings.deny
         return permission in deny or f"{collection}/{permission}" in deny
 
+    def is_denied_on(self, collection: str, permission: str, name: str) -> bool:
+        """A denial scoped to one object (``secrets/backup/NAME``), as an RBAC role assignment can be."""
+        return f"{collection}/{permission}/{name.lower()}" in {op.lower() for op in self.settings.deny}
+
+    def forbidden_by_rbac(self, collection: str, permission: str, name: str) -> KeyVaultError:
+        """The RBAC 403 (facts §10) for a denial scoped to one object: it names the action, not a permission."""
+        action = f"Microsoft.KeyVault/vaults/{collection}/{permission}/action"
+        return KeyVaultError(
+            403,
+            "Forbidden",
+            "Caller is not authorized to perform action on resource.\r\nIf role assignments, deny assignments or "
+            "role definitions were changed recently, please observe propagation time.\r\nCaller: "
+            "appid=00000000-0000-0000-0000-00000000e1e1;oid=00000000-0000-0000-0000-00000000e1e1;"
+            f"iss=https://sts.windows.net/{self.settings.tenant}/\r\nAction: '{action}'\r\nResource: "
+            f"'/subscriptions/{self.settings.subscription}/resourcegroups/emulator/providers/microsoft.keyvault/"
+            f"vaults/{self.name}/{collection}/{name.lower()}'\r\nAssignment: (not found)\r\nVault: {self.name};"
+            f"location={self.settings.geography}\r\n",
+            inner="ForbiddenByRbac",
+        )
+
     def forbidden(self, collection: str, permission: str) -> KeyVaultError:
         """The access-policy 403 (facts §10), naming the missing permission and the vault."""
         return KeyVaultError(
@@ -254,6 +274,9 @@ class Vault:
             denied = next((p for p in (matched.permission, *matched.also) if self.is_denied(collection, p)), None)
             if denied is not None:
                 raise self.forbidden(collection, denied)
+            name = params.get("name", "")
+            if name and self.is_denied_on(collection, matched.permission, name):
+                raise self.forbidden_by_rbac(collection, matched.permission, name)
             if settings.drop_rate and self.rng.random() < settings.drop_rate:
                 # Half the drops lose the request, half lose the answer after the vault acted on it.
                 if self.rng.random() < 0.5:

@@ -126,9 +126,15 @@ class VaultSettings(BaseModel):
     @classmethod
     def _deny(cls, ops: list[str]) -> list[str]:
         for op in ops:
+            parts = op.split("/")
+            if len(parts) == 3 and parts[0] in ("secrets", "keys", "certificates") and parts[1] in DENIABLE:
+                if re.fullmatch(r"[0-9a-zA-Z-]{1,127}", parts[2]):
+                    continue  # scoped to one object, as an RBAC role assignment can be
             collection, _, perm = op.rpartition("/")
             if perm not in DENIABLE or collection not in ("", "secrets", "keys", "certificates"):
-                raise ValueError(f"unknown operation {op!r} in deny; use e.g. backup or secrets/get")
+                raise ValueError(
+                    f"unknown operation {op!r} in deny; use e.g. backup, secrets/get or secrets/backup/NAME"
+                )
         return ops
 
 

@@ -14,6 +14,10 @@ from kvmigrate.summary import RunSummary
 VERBS = {"copy": ("copied", "copied"), "backup": ("backed up", "backed up"), "restore": ("restored", "restored")}
 
 
+#: Skipped objects listed by name in the table (``-o json`` lists every one).
+SHOWN_SKIPS = 50
+
+
 def summary_json(summary: RunSummary) -> str:
     return json.dumps(summary.as_dict(), indent=2, sort_keys=False)
 
@@ -38,6 +42,10 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         say(console, ("failed", "red"), f" {failure.type} {failure.name}: {failure.error}")
     for blocked in summary.blocked:
         say(console, ("blocked", "yellow"), f" {blocked.type} {blocked.name}: {blocked.error}")
+    for skipped in summary.skips[:SHOWN_SKIPS]:
+        say(console, ("skipped", "yellow"), f" {skipped.type} {skipped.name}: {skipped.error}")
+    if len(summary.skips) > SHOWN_SKIPS:
+        say(console, f"... and {len(summary.skips) - SHOWN_SKIPS} more skipped (-o json lists all)")
     for pending in summary.pending:
         say(console, ("pending", "yellow"), f" {pending.type} {pending.name}: {pending.error}")
     for note in summary.notes:

@@ -10,8 +10,6 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
-from azure.core.credentials_async import AsyncTokenCredential
-
 from kvmigrate.archive import Archive, ArchiveSource, ArchiveWriter
 from kvmigrate.errors import ArchiveIncompleteError
 from kvmigrate.options import ConnectionOptions, CopyOptions
@@ -22,7 +20,7 @@ from kvmigrate.routes.blobs import BlobRoute, VaultBlobs
 from kvmigrate.routes.values import ValueRoute
 from kvmigrate.vault.adapter import VaultAdapter
 from kvmigrate.vault.clients import build_clients, check_ca_bundle, vault_url
-from kvmigrate.vault.credential import default_credential
+from kvmigrate.vault.credential import Credential, default_credential
 from kvmigrate.vault.pair import vault_pair_urls
 from kvmigrate.vault.values import VaultValues
 
@@ -45,7 +43,7 @@ class Vaults:
         *,
         connection: ConnectionOptions,
         rps: float,
-        credential: AsyncTokenCredential | None,
+        credential: Credential | None,
     ) -> None:
         check_ca_bundle(connection.ca_bundle)
         self.connection = connection
@@ -68,7 +66,7 @@ class Vaults:
 
 
 @asynccontextmanager
-async def open_route(options: CopyOptions, *, credential: AsyncTokenCredential | None = None) -> AsyncIterator[Route]:
+async def open_route(options: CopyOptions, *, credential: Credential | None = None) -> AsyncIterator[Route]:
     """``async with open_route(options) as route``: the route of this run, its clients closed on exit."""
     source_label, target_label = run_labels(options)
     archive_source: ArchiveSource | None = None
@@ -114,5 +112,6 @@ async def open_route(options: CopyOptions, *, credential: AsyncTokenCredential |
             vaults.values[target_label],
             latest_only=options.latest_only,
             limiters=limiters,
+            create_rps=options.create_rps,
         )
         yield values if options.mode == "value" else AutoRoute(blobs, values, limiters=limiters)

@@ -30,20 +30,16 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
-from azure.keyvault.certificates import CertificatePolicy
-
-from kvmigrate.errors import VaultUnreachableError, from_azure
+from kvmigrate.errors import ObjectFailedError, ThrottledError, VaultUnreachableError, WriteUncertainError
 from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
+from kvmigrate.options import DEFAULT_CREATE_RPS
 from kvmigrate.ratelimit import AdaptiveRateLimiter
 from kvmigrate.routes.base import Assessment, Match
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
 from kvmigrate.vault.values import ValuePayload, VaultValues, VersionValue, signature
 
 log = logging.getLogger(__name__)
-#: Key Vault allows 300 creates/imports per 10 s per vault: stay under it.
-DEFAULT_CREATE_RPS = 25.0
 #: Failed write attempts (not 429s) before an object fails; with backoff this rides out about a minute of outage.
 WRITE_ATTEMPTS = 10
 THROTTLE_PATIENCE = 300.0
@@ -55,7 +51,7 @@ class _Settled:
     """What ``assess`` found, handed to ``read`` and ``write``."""
 
     infos: list[VersionInfo]
-    policy: CertificatePolicy | None = None
+    policy: Any = None
     payload: ValuePayload | None = None
     start: int = 0  # source versions already in the target, in order
     target_ids: set[str] = field(default_factory=set)
@@ -109,7 +105,7 @@ class ValueRoute:
         assessment = Assessment(Match.ABSENT, self.route, versions=len(infos), hidden_versions=hidden, state=settled)
         if ref.type is ObjectType.CERTIFICATE:
             settled.policy = await self.source_values.policy(ref)
-            if settled.policy.exportable is False:
+            if not self.source_values.is_exportable(settled.policy):
                 assessment.blocked = Action.BLOCKED_NOT_EXPORTABLE
                 return assessment
         if not present:
@@ -204,47 +200,43 @@ class ValueRoute:
             mapping[version.version] = target_id
         log.debug("%s: %d version(s) written by value", ref, len(payload.versions) - settled.start)
 
-    async def _create(
-        self, ref: ObjectRef, version: VersionValue, policy: CertificatePolicy | None, known: set[str]
-    ) -> str:
+    async def _create(self, ref: ObjectRef, version: VersionValue, policy: Any, known: set[str]) -> str:
         """One create/import under the create budget; a lost answer is settled by looking, never by re-sending."""
-        operation = "set" if ref.type is ObjectType.SECRET else "import"
         delay, failures, throttled_wait = 0.5, 0, 0.0
-        last: AzureError | None = None
         while True:
             await self.creates.acquire()
-            maybe_written = False
             try:
                 written = await self.target_values.write(ref, version, policy)
                 self.creates.on_response(200)
                 return written
-            except HttpResponseError as exc:
-                self.creates.on_response(exc.status_code or 0)
-                if exc.status_code == 429:
-                    wait = _JITTER.uniform(delay / 2, delay)
-                    throttled_wait += wait
-                    if throttled_wait > THROTTLE_PATIENCE:
-                        raise from_azure(exc, vault=self.target.label, operation=operation, subject=str(ref)) from exc
-                elif exc.status_code in (500, 502, 503, 504):
-                    maybe_written, failures, last = True, failures + 1, exc
-                else:
-                    raise from_azure(exc, vault=self.target.label, operation=operation, subject=str(ref)) from exc
-            except (ServiceRequestError, ServiceResponseError) as exc:
-                maybe_written, failures, last = True, failures + 1, exc
-            except AzureError as exc:
-                raise from_azure(exc, vault=self.target.label, operation=operation, subject=str(ref)) from exc
-            if failures >= WRITE_ATTEMPTS and last is not None:
-                raise from_azure(last, vault=self.target.label, operation=operation, subject=str(ref)) from last
-            await asyncio.sleep(_JITTER.uniform(delay / 2, delay))
-            delay = min(delay * 2, 10.0)
-            if maybe_written:
+            except ThrottledError as throttled:
+                self.creates.on_response(429)
+                wait = _JITTER.uniform(delay / 2, delay)
+                throttled_wait += wait
+                if throttled_wait > THROTTLE_PATIENCE:
+                    raise throttled
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, 10.0)
+                continue
+            except WriteUncertainError as uncertain:
+                self.creates.on_response(uncertain.status or 0)
+                last = uncertain
+                failures += 1
+            # The write may have happened: nothing is sent again until the target has been read.
+            while True:
+                if failures >= WRITE_ATTEMPTS:
+                    raise VaultUnreachableError(str(last), vault=self.target.label) if last.status is None else last
+                await asyncio.sleep(_JITTER.uniform(delay / 2, delay))
+                delay = min(delay * 2, 10.0)
                 try:
                     found = await self._find_written(ref, version, known)
-                except VaultUnreachableError:
-                    continue  # still away: try the write again later
-                if found is not None:
-                    log.debug("%s: a write whose answer was lost had happened (version %s)", ref, found)
-                    return found
+                except (VaultUnreachableError, ObjectFailedError):
+                    failures += 1
+                    continue
+                break
+            if found is not None:
+                log.debug("%s: a write whose answer was lost had happened (version %s)", ref, found)
+                return found
 
     async def _find_written(self, ref: ObjectRef, version: VersionValue, known: set[str]) -> str | None:
         """A target version this run does not know yet that holds ``version``'s content and attributes."""

@@ -5,6 +5,9 @@ from __future__ import annotations
 from azure.core.credentials_async import AsyncTokenCredential
 from azure.identity.aio import DefaultAzureCredential
 
+#: The credential type the rest of kvmigrate passes around (azure-core's async token protocol).
+Credential = AsyncTokenCredential
+
 
 def default_credential(tenant_id: str | None = None) -> AsyncTokenCredential:
     """Environment, workload identity, managed identity, Azure CLI... in azure-identity's usual order."""

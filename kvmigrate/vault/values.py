@@ -13,10 +13,17 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from azure.core.exceptions import AzureError
+from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
 from azure.keyvault.certificates import CertificatePolicy
 
-from kvmigrate.errors import KvmigrateError, from_azure, is_disabled_secret
+from kvmigrate.errors import (
+    KvmigrateError,
+    ThrottledError,
+    WriteUncertainError,
+    first_line,
+    from_azure,
+    is_disabled_secret,
+)
 from kvmigrate.models import ObjectRef, ObjectType
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
 from kvmigrate.vault.clients import VaultClients
@@ -68,7 +75,7 @@ class ValuePayload:
     ref: ObjectRef
     versions: list[VersionValue]
     hidden: list[str] = field(default_factory=list)  # versions the source will not show (disabled)
-    policy: CertificatePolicy | None = None
+    policy: Any = None  # a certificate's policy, handed back to ``write`` as it came
 
     def __repr__(self) -> str:
         return f"ValuePayload({self.ref}, {len(self.versions)} versions, {len(self.hidden)} hidden)"
@@ -101,10 +108,15 @@ class VaultValues:
             raise from_azure(exc, vault=self.label, operation="get", subject=str(ref)) from exc
 
     async def policy(self, ref: ObjectRef) -> CertificatePolicy:
+        """A certificate's policy (``is_exportable`` reads it; ``write`` imports under it)."""
         try:
             return await self.clients.certificates.get_certificate_policy(ref.name)
         except AzureError as exc:
             raise from_azure(exc, vault=self.label, operation="get", subject=f"{ref} policy") from exc
+
+    @staticmethod
+    def is_exportable(policy: Any) -> bool:
+        return getattr(policy, "exportable", None) is not False
 
     async def read(self, ref: ObjectRef, infos: list[VersionInfo], *, latest_only: bool) -> ValuePayload:
         """The values of ``infos`` (creation order, current last); disabled versions are listed in ``hidden``."""
@@ -152,10 +164,34 @@ class VaultValues:
             raise from_azure(exc, vault=self.label, operation="get", subject=f"{ref} version {version}") from exc
         return secret.value, secret.properties.content_type
 
-    async def write(self, ref: ObjectRef, version: VersionValue, policy: CertificatePolicy | None) -> str:
-        """Create one version; returns its new version id. Raises azure-core's errors untranslated, so the caller
-        can tell a refusal from an answer lost after the write. Nothing below retries it: azure-core's retries are
-        off for this call and the session never re-sends (``clients.py``)."""
+    async def write(self, ref: ObjectRef, version: VersionValue, policy: Any) -> str:
+        """Create one version; returns its new version id.
+
+        A 429 raises ``ThrottledError`` (not written), a lost answer or a 5xx ``WriteUncertainError`` (perhaps
+        written: the caller reads the target before anything is sent again), a refusal its translated error.
+        Nothing below retries it: azure-core's retries are off for this call and the session never re-sends
+        (``clients.py``).
+        """
+        operation = "set" if ref.type is ObjectType.SECRET else "import"
+        try:
+            return await self._write(ref, version, policy)
+        except HttpResponseError as exc:
+            status = exc.status_code
+            if status == 429:
+                message = f"vault {self.label} throttled the {operation} of {ref}"
+                raise ThrottledError(message, vault=self.label, status=status) from exc
+            if exc.status_code in (500, 502, 503, 504):
+                message = f"vault {self.label}: the {operation} of {ref} got {status} (it may have happened)"
+                raise WriteUncertainError(message, vault=self.label, status=status) from exc
+            raise from_azure(exc, vault=self.label, operation=operation, subject=str(ref)) from exc
+        except (ServiceRequestError, ServiceResponseError) as exc:
+            raise WriteUncertainError(
+                f"vault {self.label} is unreachable ({operation} of {ref}): {first_line(str(exc))}", vault=self.label
+            ) from exc
+        except AzureError as exc:
+            raise from_azure(exc, vault=self.label, operation=operation, subject=str(ref)) from exc
+
+    async def _write(self, ref: ObjectRef, version: VersionValue, policy: Any) -> str:
         if version.value is None:
             raise KvmigrateError(f"{ref} version {version.version}: no value to write (a bug; please report it)")
         if ref.type is ObjectType.SECRET:

@@ -13,10 +13,9 @@ from pathlib import Path
 import pytest
 
 from kvmigrate.archive import Archive, ArchiveWriter
-from kvmigrate.errors import ArchiveError
 from kvmigrate.emulator import Emulator
 from kvmigrate.engine import Engine
-from kvmigrate.errors import WrongSecurityDomainError
+from kvmigrate.errors import ArchiveError, WrongSecurityDomainError
 from kvmigrate.options import ConnectionOptions, CopyOptions
 from kvmigrate.vault.clients import VaultClients
 from tests.e2e.test_copy import _in_thread, _sleep, cli_env, run_cli
@@ -135,9 +134,7 @@ async def test_restore_into_another_subscription_says_why(
     archive_dir = tmp_path / "archive"
     await Engine(run(emulator, "backup", emulator.vaults["src"].url, str(archive_dir), tmp_path / "b.db")).run()
     with pytest.raises(WrongSecurityDomainError, match="same Azure subscription and geography"):
-        await Engine(
-            run(emulator, "restore", str(archive_dir), emulator.vaults["far"].url, tmp_path / "r.db")
-        ).run()
+        await Engine(run(emulator, "restore", str(archive_dir), emulator.vaults["far"].url, tmp_path / "r.db")).run()
 
 
 @pytest.mark.parametrize("operation", ["backup", "restore"])

@@ -94,9 +94,7 @@ async def test_conflicts_skip_fail_and_soft_deleted(
     fail = await Engine(copy_options(emulator, tmp_path, state=tmp_path / "fail.db", on_conflict="fail")).run()
     assert [f.name for f in fail.failures] == ["c-0000"] and "already exists" in fail.failures[0].error
 
-    recovered = await Engine(
-        copy_options(emulator, tmp_path, state=tmp_path / "purge.db", purge_deleted=True)
-    ).run()
+    recovered = await Engine(copy_options(emulator, tmp_path, state=tmp_path / "purge.db", purge_deleted=True)).run()
     assert recovered.failed == 0 and recovered.copied == 1  # purged, then restored once the name was free
     assert (await dst.secrets.get_secret("c-0001")).value == "value-c-0001-0"
 

@@ -12,7 +12,11 @@ import pytest
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.sh") if p.name != "lib.sh"))
+#: Not run here: ``make interop`` runs it (it needs root for port 443 and /etc/hosts, and the az CLI).
+OWN_TARGET = {"lib.sh", "az-cli-workflow.sh"}
+
+
+@pytest.mark.parametrize("script", sorted(p.name for p in EXAMPLES.glob("*.sh") if p.name not in OWN_TARGET))
 def test_example_runs(script: str, tmp_path: Path) -> None:
     bin_dir = Path(sys.executable).parent
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "KVMIGRATE_"))}
@@ -22,6 +26,7 @@ def test_example_runs(script: str, tmp_path: Path) -> None:
             "PYTHON": sys.executable,
             "TMPDIR": str(tmp_path),
             "PATH": f"{bin_dir}:{env.get('PATH', '')}",
+            "KVMIGRATE_STATE_DIR": str(tmp_path / "state"),
         }
     )
     result = subprocess.run(["bash", str(EXAMPLES / script)], capture_output=True, text=True, env=env, timeout=300)

@@ -45,7 +45,9 @@ async def test_every_command_keeps_values_out_of_everything_it_writes(
     assert any("hyg-0" in text for text in texts)  # names are logged...
     for text in texts:
         assert CANARY not in text  # ...values never
-        assert "Authorization" not in text and "eyJ0eXAi" not in text and "eyJhbGci" not in text  # nor headers or tokens
+        assert (
+            "Authorization" not in text and "eyJ0eXAi" not in text and "eyJhbGci" not in text
+        )  # nor headers or tokens
 
 
 async def test_full_disk_for_the_journal_is_one_clear_line(emulator: Emulator, tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from kvmigrate.emulator import Emulator
 from kvmigrate.emulator.store import Version, new_version_id
 from kvmigrate.engine import Engine
-from kvmigrate.models import Action, ObjectType
+from kvmigrate.models import Action
 from kvmigrate.options import ConnectionOptions, CopyOptions
 from kvmigrate.plan import build_plan
 from kvmigrate.vault.clients import VaultClients

@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from azure.core.exceptions import HttpResponseError, ServiceRequestError
 
-from kvmigrate.statedir import default_journal
 from kvmigrate.errors import (
     BlobRefusedError,
     PermissionDeniedError,
@@ -20,6 +19,7 @@ from kvmigrate.errors import (
     from_azure,
 )
 from kvmigrate.inventory import is_selected
+from kvmigrate.statedir import default_journal
 from kvmigrate.vault.clients import check_ca_bundle, is_loopback, vault_url
 
 
