@@ -47,6 +47,8 @@ from kvmigrate.vault.credential import Credential
 log = logging.getLogger(__name__)
 #: After a purge Key Vault frees the name only seconds later; after a recover the object shows seconds later.
 SETTLE_SECONDS = 60.0
+#: How often a write after a purge, or a look for a recovered object, is tried again meanwhile.
+SETTLE_INTERVAL = 1.0
 #: Permission denials of one operation on one kind of object, with no object of that kind moved yet, that stop the
 #: run: a denial of the whole vault. Fewer (or after a success) fail only their objects (a role scoped to them).
 WHOLE_VAULT_DENIALS = 3
@@ -271,16 +273,16 @@ class Engine:
                 return
             except ObjectConflictError:
                 if just_purged and time.monotonic() < deadline:
-                    await asyncio.sleep(2.0)
+                    await asyncio.sleep(SETTLE_INTERVAL)
                     continue
                 raise
 
     async def _until_present(self, listed: Listed) -> None:
         """After a recover: Key Vault shows the object again only seconds later."""
-        for _ in range(int(SETTLE_SECONDS)):
+        for _ in range(int(SETTLE_SECONDS / max(SETTLE_INTERVAL, 0.01))):
             if await self.route.target.versions(listed.ref):
                 return
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(SETTLE_INTERVAL)
 
     # -- bookkeeping ----------------------------------------------------------------------------------------------
     async def _gate(self, description: str) -> bool:

@@ -24,6 +24,10 @@ from kvmigrate.vault.credential import Credential
 
 PAGE_SIZE = 25
 CHALLENGES = 3  # one 401 probe per SDK client of a vault
+AUTO_NOTE = (
+    "auto mode: objects are planned as backup blobs; if the target refuses them (another subscription or "
+    "geography), secrets and certificates move by value and keys are blocked"
+)
 _MOVES = (Action.COPY, Action.RESUME, Action.PURGE_AND_COPY)
 
 
@@ -209,6 +213,8 @@ async def build_plan(
         notes=list(summary.notes),
         create_rps=options.create_rps,
     )
+    if options.mode == "auto":
+        plan.notes.append(AUTO_NOTE)
     index = engine.index
     plan.target_pages = sum(pages(index.listed[t]) + pages(index.deleted_listed[t]) for t in options.types)
     plan.source_pages = sum(pages(engine.inventory.listed[t]) for t in options.types)

@@ -16,9 +16,7 @@ from kvmigrate.errors import ObjectBlockedError, WrongSecurityDomainError
 from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.ratelimit import AdaptiveRateLimiter
-from kvmigrate.routes.base import Assessment, Match
-from kvmigrate.routes.blobs import BlobRoute
-from kvmigrate.routes.values import ValueRoute
+from kvmigrate.routes.base import Assessment, Match, Route
 
 log = logging.getLogger(__name__)
 SWITCH_NOTE = (
@@ -30,7 +28,7 @@ SWITCH_NOTE = (
 class AutoRoute:
     """Blob route first, value route after the target refuses a blob (see the module docstring)."""
 
-    def __init__(self, blobs: BlobRoute, values: ValueRoute, *, limiters: dict[str, AdaptiveRateLimiter]) -> None:
+    def __init__(self, blobs: Route, values: Route, *, limiters: dict[str, AdaptiveRateLimiter]) -> None:
         self.blobs = blobs
         self.values = values
         self.source = blobs.source
