@@ -1,7 +1,9 @@
 """Fill an (emulated) vault through the Azure SDK: ``python examples/seed.py VAULT_URL [--secrets N] ...``.
 
 Uses DefaultAzureCredential and KVMIGRATE_CA_BUNDLE, exactly as kvmigrate does, so it runs against the emulator
-after `set -a; . ./emulator.env; set +a`.
+after `set -a; . ./emulator.env; set +a`. It rides out Key Vault's throttling as kvmigrate does: secret writes are PUTs,
+which azure-core retries on 429 (here with enough patience for a 10-second window); key and certificate creates are
+POSTs, which azure-core does not retry on a 429 without Retry-After, so ``patiently`` does.
 """
 
 from __future__ import annotations
@@ -9,12 +11,31 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
+from azure.core.exceptions import HttpResponseError
 from azure.identity.aio import DefaultAzureCredential
 from azure.keyvault.certificates import CertificatePolicy
 from azure.keyvault.certificates.aio import CertificateClient
 from azure.keyvault.keys.aio import KeyClient
 from azure.keyvault.secrets.aio import SecretClient
+
+T = TypeVar("T")
+
+
+async def patiently(call: Callable[[], Awaitable[T]]) -> T:
+    """Retry a create the vault throttled (429), waiting 1, 2, 4 ... up to 16 s, for up to two minutes."""
+    delay, waited = 1.0, 0.0
+    while True:
+        try:
+            return await call()
+        except HttpResponseError as exc:
+            if exc.status_code != 429 or waited > 120:
+                raise
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 16.0)
 
 
 async def main() -> None:
@@ -26,7 +47,13 @@ async def main() -> None:
     parser.add_argument("--certificates", type=int, default=1)
     parser.add_argument("--prefix", default="app")
     args = parser.parse_args()
-    options = {"connection_verify": os.environ["KVMIGRATE_CA_BUNDLE"], "verify_challenge_resource": False}
+    options = {
+        "connection_verify": os.environ["KVMIGRATE_CA_BUNDLE"],
+        "verify_challenge_resource": False,  # loopback emulator URLs only; never against real vaults
+        "retry_total": 12,
+        "retry_backoff_factor": 1.0,
+        "retry_backoff_max": 16,
+    }
     async with DefaultAzureCredential() as credential:
         secrets = SecretClient(args.vault_url, credential, **options)
         keys = KeyClient(args.vault_url, credential, **options)
@@ -43,10 +70,12 @@ async def main() -> None:
 
             await asyncio.gather(*(secret(i) for i in range(args.secrets)))
             for i in range(args.keys):
-                await keys.create_rsa_key(f"{args.prefix}-key-{i}", size=2048)
+                await patiently(lambda i=i: keys.create_rsa_key(f"{args.prefix}-key-{i}", size=2048))
             for i in range(args.certificates):
-                await certificates.create_certificate(
-                    f"{args.prefix}-cert-{i}", CertificatePolicy.get_default(), _polling_interval=0.2
+                await patiently(
+                    lambda i=i: certificates.create_certificate(
+                        f"{args.prefix}-cert-{i}", CertificatePolicy.get_default(), _polling_interval=0.2
+                    )
                 )
     print(
         f"seeded {args.vault_url}: {args.secrets} secrets x {args.versions} versions, {args.keys} keys, "

@@ -40,6 +40,8 @@ from kvmigrate.options import CopyOptions
 from kvmigrate.ratelimit import AdaptiveRateLimiter
 from kvmigrate.routes.base import Assessment, Route
 from kvmigrate.routes.build import open_route, run_labels
+from kvmigrate.settings.model import IssuerPasswords
+from kvmigrate.settings.stage import SettingsStage
 from kvmigrate.statedir import default_journal, pair_lock
 from kvmigrate.summary import Events, RunSummary, Subscriber
 from kvmigrate.vault.credential import Credential
@@ -82,6 +84,14 @@ class Engine:
             self.events.add(events)
         self.limiters: dict[str, AdaptiveRateLimiter] = {}
         self._credential = credential
+        self.passwords, warnings = IssuerPasswords.load(options.issuer_credentials)  # before anything is written
+        for warning in warnings:
+            log.warning("%s", warning)
+            self.summary.notes.append(warning)
+        self.summary.allow_missing_credentials = options.allow_missing_issuer_credentials
+        self.settings: SettingsStage | None = None
+        self._in_target: dict[ObjectType, list[str]] = {t: [] for t in ObjectType}
+        self._moved_certificates: list[str] = []
         self._denials: Counter[tuple[str, str, ObjectType]] = Counter()
         self._moved: Counter[ObjectType] = Counter()
         self._purged: set[tuple[ObjectType, str]] = set()
@@ -160,9 +170,20 @@ class Engine:
         dry_run = self.options.dry_run
         if not dry_run:
             await route.prepare()
+        if route.settings is not None:
+            self.settings = SettingsStage(*route.settings, self.options, journal, self.passwords)
         try:
+            if self.settings is not None:
+                await self.settings.before_objects()  # certificate policies name issuers: those first
             await fan_out(inventory, self._one, concurrency=self.options.concurrency, stop=self.stop)
+            if self.settings is not None and not self.stop.is_set():
+                keys = self._in_target[ObjectType.KEY] if ObjectType.KEY in self.options.types else []
+                pending = await self.settings.after_objects(keys, self._moved_certificates)
+                for name in pending:
+                    self.summary.pending_requests.append(name)
         finally:
+            if self.settings is not None:
+                self.summary.add_settings(self.settings.results)
             self.summary.requests = {url: limiter.requests for url, limiter in route.limiters.items()}
             self.summary.throttled = {url: limiter.throttled for url, limiter in route.limiters.items()}
             self.summary.notes.extend(route.notes())
@@ -303,6 +324,10 @@ class Engine:
     ) -> None:
         ref = listed.ref
         log.info("%s: %s", ref, outcome.value)
+        if outcome in (Outcome.COPIED, Outcome.ALREADY_COPIED, Outcome.PREVIOUSLY_DONE, Outcome.WOULD_COPY):
+            self._in_target[ref.type].append(ref.name)
+            if outcome is not Outcome.PREVIOUSLY_DONE and ref.type is ObjectType.CERTIFICATE:
+                self._moved_certificates.append(ref.name)
         if journal and outcome is not Outcome.PREVIOUSLY_DONE and outcome is not Outcome.WOULD_COPY:
             state = ItemState.DONE if outcome in (Outcome.COPIED, Outcome.ALREADY_COPIED) else ItemState.SKIPPED
             self.journal.finish(ref, state, outcome=outcome, fingerprint=listed.fingerprint, route=route, reason=detail)

@@ -28,7 +28,8 @@ def disable_core_dumps() -> None:
     try:
         import resource
 
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        _, hard = resource.getrlimit(resource.RLIMIT_CORE)
+        resource.setrlimit(resource.RLIMIT_CORE, (0, hard))  # the soft limit is what the kernel applies
     except (ImportError, ValueError, OSError) as exc:  # pragma: no cover - Windows, or a locked-down sandbox
         log.debug("cannot set RLIMIT_CORE: %s", exc)
     if sys.platform.startswith("linux"):

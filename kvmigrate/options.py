@@ -79,6 +79,15 @@ class CopyOptions(Selection):
     recover_deleted: bool = Field(False, description="Recover a soft-deleted target object instead of reporting it.")
     purge_deleted: bool = Field(False, description="Purge a soft-deleted target object, then copy (destructive).")
     allow_incomplete: bool = Field(False, description="Restore from an archive whose backup did not finish.")
+    issuer_credentials: Path | None = Field(
+        None, description="JSON file mapping certificate issuer names to their passwords (settings stage)."
+    )
+    allow_missing_issuer_credentials: bool = Field(
+        False, description="Exit 0 although issuers were created without their password (settings stage)."
+    )
+    replace_settings: bool = Field(
+        False, description="Replace contacts, issuers and rotation policies the target holds otherwise."
+    )
     state: Path | None = Field(None, description="Journal path; default: the per-user state folder (statedir.py).")
     restart: bool = Field(False, description="Discard the journal and start over.")
     dry_run: bool = Field(False, description="Read and decide everything, write nothing (the gate before writes).")

@@ -69,6 +69,7 @@ class Plan:
     target_pages: int = 0
     notes: list[str] = field(default_factory=list)
     create_rps: float = DEFAULT_CREATE_RPS
+    settings: list[dict[str, str]] = field(default_factory=list)  # contacts, issuers, rotation policies
 
     @property
     def title(self) -> str:
@@ -135,6 +136,9 @@ class Plan:
                 notes.append(f"{item.type} {item.name}: {item.reason}")
             elif item.action is Action.PURGE_AND_COPY:
                 notes.append(f"{item.type} {item.name}: will be purged from the target (irreversible)")
+        for setting in self.settings:
+            if setting["action"] in ("needs-credentials", "conflict-existing", "failed"):
+                notes.append(f"{setting['kind']} {setting['name']}: {setting['action']}: {setting['reason']}")
         return notes
 
     def summary(self) -> dict[str, Any]:
@@ -159,6 +163,7 @@ class Plan:
             "target": self.target,
             "items": [i.as_dict() for i in self.items],
             "blocked": [i.as_dict() for i in self.blocked()],
+            "settings": self.settings,
             "summary": self.summary(),
         }
 
@@ -213,6 +218,8 @@ async def build_plan(
         notes=list(summary.notes),
         create_rps=options.create_rps,
     )
+    if engine.settings is not None:
+        plan.settings = [result.as_dict() for result in engine.settings.results]
     if options.mode == "auto":
         plan.notes.append(AUTO_NOTE)
     index = engine.index

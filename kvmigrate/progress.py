@@ -38,7 +38,7 @@ class _Rate:
         self._trim(now)
 
     def _trim(self, now: float) -> None:
-        while self.finished and self.finished[0] < now - WINDOW:
+        while self.finished and self.finished[0] <= now - WINDOW:
             self.finished.popleft()
 
     def per_second(self) -> float | None:

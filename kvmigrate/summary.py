@@ -78,6 +78,10 @@ class RunSummary:
     pending: list[Failure] = field(default_factory=list)
     skips: list[Failure] = field(default_factory=list)  # skip-existing and conflict-deleted, with why
     notes: list[str] = field(default_factory=list)
+    settings: list[dict[str, str]] = field(default_factory=list)  # contacts, issuers, rotation policies
+    needs_credentials: list[str] = field(default_factory=list)  # issuers created without their password
+    pending_requests: list[str] = field(default_factory=list)  # certificates copied without their pending version
+    allow_missing_credentials: bool = False
     per_type: dict[str, Counter[str]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
@@ -87,6 +91,22 @@ class RunSummary:
     @property
     def failed(self) -> int:
         return len(self.failures)
+
+    @property
+    def exit_code(self) -> int:
+        """0 when nothing failed (skips are not failures) and no issuer lacks its password (unless allowed)."""
+        if self.failures or (self.needs_credentials and not self.allow_missing_credentials):
+            return 1
+        return 0
+
+    def add_settings(self, results: list[Any]) -> None:
+        """Take the settings stage's results: each a line; failures also count as failed (the run exits 1)."""
+        for result in results:
+            self.settings.append(result.as_dict())
+            if result.failed:
+                self.failures.append(Failure(result.kind.value, result.name, result.detail or result.reason))
+            elif result.action == "needs-credentials":
+                self.needs_credentials.append(result.name)
 
     # -- Subscriber -------------------------------------------------------------------------------------------------
     def on_listed(self, listed: Listed) -> None:
@@ -134,6 +154,9 @@ class RunSummary:
             "blocked": [{"type": f.type, "name": f.name, "reason": f.error} for f in self.blocked],
             "pending": [{"type": f.type, "name": f.name, "reason": f.error} for f in self.pending],
             "skipped_objects": [{"type": f.type, "name": f.name, "reason": f.error} for f in self.skips],
+            "settings": self.settings,
+            "needs_credentials": self.needs_credentials,
+            "pending_requests": self.pending_requests,
             "notes": self.notes,
             "by_type": {t: dict(c) for t, c in sorted(self.per_type.items())},
             "requests": sum(self.requests.values()),

@@ -9,6 +9,8 @@ What cannot be compared is listed and fails the verdict unless excluded: keys in
 value), and versions the source will not show (disabled) in value mode (they were not copied). In backup mode a
 disabled version is compared by identity: the same version id (Key Vault's, unique, of an immutable version) with the
 same attributes. Objects only in the target are listed too (``--one-way`` ignores them, as in rclone's ``check``).
+The parts of a vault no blob carries are compared as well: contacts, issuers (all but the password, which Key Vault
+never shows) and, outside value mode, each key's rotation policy.
 """
 
 from __future__ import annotations
@@ -26,15 +28,18 @@ from kvmigrate.inventory import is_selected
 from kvmigrate.models import Listed, ObjectRef, ObjectType, Outcome
 from kvmigrate.options import VerifyOptions
 from kvmigrate.routes.build import Vaults
+from kvmigrate.settings.model import Contacts
 from kvmigrate.summary import Events, Subscriber
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
 from kvmigrate.vault.credential import Credential
 from kvmigrate.vault.pair import vault_pair_urls
+from kvmigrate.vault.settings import VaultSettings
 from kvmigrate.vault.values import VaultValues, VersionValue, signature
 
 COMPARED_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags", "thumbprint")
 VALUE_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags")
 HIDDEN = "disabled: the service does not show its value"
+PENDING = "only a pending certificate request: not compared (no copy can carry it)"
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,8 @@ class VerifyReport:
     extra: list[Finding] = field(default_factory=list)
     failed: list[Finding] = field(default_factory=list)
     by_identity: list[Finding] = field(default_factory=list)
+    settings_matched: int = 0  # contacts, issuers and rotation policies found equal
+    pending: list[Finding] = field(default_factory=list)  # certificates that are only a pending request
 
     @property
     def ok(self) -> bool:
@@ -88,6 +95,8 @@ class VerifyReport:
             "extra": listing(self.extra),
             "failed": listing(self.failed),
             "compared_by_identity": listing(self.by_identity),
+            "settings_matched": self.settings_matched,
+            "pending": listing(self.pending),
             "one_way": self.one_way,
         }
 
@@ -102,6 +111,9 @@ class _Verifier:
         self.source_values: VaultValues = vaults.values[report.source]
         self.target_values: VaultValues = vaults.values[report.target]
         self.seen: set[tuple[ObjectType, str]] = set()
+        self.keys: list[str] = []
+        self.source_settings: VaultSettings = vaults.settings[report.source]
+        self.target_settings: VaultSettings = vaults.settings[report.target]
 
     def selected(self, listed: Listed) -> bool:
         options = self.options
@@ -110,8 +122,14 @@ class _Verifier:
     async def listing(self) -> AsyncIterator[Listed]:
         for object_type in self.options.types:
             async for listed in self.source.list_objects(object_type):
-                if self.selected(listed):
+                if self.selected(listed) and listed.pending:
+                    # Only a certificate request, no certificate yet: nothing a copy can carry (it says so too).
+                    self.report.pending.append(Finding(object_type.value, listed.ref.name, detail=PENDING))
                     self.seen.add((object_type, listed.ref.key))
+                elif self.selected(listed):
+                    self.seen.add((object_type, listed.ref.key))
+                    if object_type is ObjectType.KEY:
+                        self.keys.append(listed.ref.name)
                     self.events.on_listed(listed)
                     yield listed
 
@@ -219,12 +237,57 @@ class _Verifier:
         elif not unverified:
             self.report.matched += 1
 
+    async def settings(self) -> None:
+        """Contacts and issuers (all but the password, which is never readable) and each key's rotation policy."""
+        source, target = self.source_settings, self.target_settings
+        if ObjectType.CERTIFICATE in self.options.types:
+            mine, theirs = await asyncio.gather(source.contacts(), target.contacts())
+            if mine is not None and (theirs is None or not mine.same_as(theirs)):
+                self.report.different.append(Finding("contacts", "vault", None, "contacts", _contacts(mine, theirs)))
+            elif mine is not None:
+                self.report.settings_matched += 1
+            source_issuers = [name async for name in source.issuer_names()]
+            for name in source_issuers:
+                ours, other = await asyncio.gather(source.issuer(name), target.issuer(name))
+                if ours is None:
+                    continue
+                if other is None:
+                    self.report.missing.append(Finding("issuer", name))
+                elif not ours.same_as(other):
+                    fields = [k for k, v in ours.as_dict().items() if other.as_dict()[k] != v and k != "name"]
+                    self.report.different.append(Finding("issuer", name, None, ",".join(fields)))
+                else:
+                    self.report.settings_matched += 1
+            if not self.options.one_way:
+                known = {name.lower() for name in source_issuers}
+                async for name in target.issuer_names():
+                    if name.lower() not in known:
+                        self.report.extra.append(Finding("issuer", name, detail="only in the target"))
+        if ObjectType.KEY in self.options.types and self.options.mode != "value":
+            for key in sorted(self.keys):
+                ours_policy, their_policy = await asyncio.gather(
+                    source.rotation_policy(key), target.rotation_policy(key)
+                )
+                if ours_policy is None or their_policy is None or (ours_policy.is_default and their_policy.is_default):
+                    continue
+                if not ours_policy.same_as(their_policy):
+                    detail = f"source: {ours_policy.describe()}; target: {their_policy.describe()}"
+                    self.report.different.append(Finding("rotation-policy", key, None, "lifetime_actions", detail))
+                else:
+                    self.report.settings_matched += 1
+
     async def extras(self) -> None:
         """Objects the target has and the source does not (selected types and names, managed ones aside)."""
         for object_type in self.options.types:
             async for listed in self.target.list_objects(object_type):
                 if self.selected(listed) and (object_type, listed.ref.key) not in self.seen:
                     self.report.extra.append(Finding(object_type.value, listed.ref.name, detail="only in the target"))
+
+
+def _contacts(mine: Contacts, theirs: Contacts | None) -> str:
+    if theirs is None:
+        return f"the target has no contacts; the source has {len(mine.contacts)}"
+    return f"the source has {len(mine.contacts)} contact(s), the target {len(theirs.contacts)} (emails compared)"
 
 
 def _attribute_differences(mine: VersionInfo, other: VersionInfo) -> list[str]:
@@ -260,6 +323,7 @@ async def verify(
         await vaults.open(stack)
         verifier = _Verifier(options, vaults, report, broadcast)
         await fan_out(verifier.listing(), verifier.one, concurrency=options.concurrency)
+        await verifier.settings()
         if not options.one_way:
             await verifier.extras()
     return report

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kvmigrate.errors import ArchiveError
 from kvmigrate.models import ObjectRef, ObjectType
+from kvmigrate.settings.model import Contacts, Issuer, RotationPolicy
 
 FORMAT = "kvmigrate-archive"
 FORMAT_VERSION = 1
@@ -101,12 +102,49 @@ def is_blob_path(path: str, object_type: ObjectType) -> bool:
 
 
 @dataclass
+class Settings:
+    """What the archive keeps besides blobs: the vault's contacts and issuers (never a password), rotation policies."""
+
+    contacts: Contacts | None = None
+    issuers: dict[str, Issuer] = field(default_factory=dict)
+    rotation_policies: dict[str, RotationPolicy] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "contacts": None if self.contacts is None else self.contacts.as_dict(),
+            "issuers": [self.issuers[name].as_dict() for name in sorted(self.issuers)],
+            "rotation_policies": {
+                name: self.rotation_policies[name].as_dict() for name in sorted(self.rotation_policies)
+            },
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any) -> Settings:
+        if raw is None:
+            return cls()
+        if not isinstance(raw, dict):
+            raise ValueError("settings is not an object")
+        contacts = None if raw.get("contacts") is None else Contacts.from_dict(raw["contacts"])
+        issuers = {}
+        for item in raw.get("issuers", []):
+            issuer = Issuer.from_dict(item)
+            if not NAME.match(issuer.name):
+                raise ValueError(f"the issuer name {escape_for_message(issuer.name)} is not a Key Vault name")
+            issuers[issuer.name.lower()] = issuer
+        policies = raw.get("rotation_policies", {})
+        if not isinstance(policies, dict) or not all(isinstance(k, str) and NAME.match(k) for k in policies):
+            raise ValueError("rotation_policies is not an object of key names")
+        return cls(contacts, issuers, {k.lower(): RotationPolicy.from_dict(v) for k, v in policies.items()})
+
+
+@dataclass
 class Manifest:
     source: str
     created: str
     tool_version: str
     complete: bool
     entries: list[Entry]
+    settings: Settings = field(default_factory=Settings)
 
 
 def parse(text: str, *, where: str) -> Manifest:
@@ -139,6 +177,7 @@ def parse(text: str, *, where: str) -> Manifest:
             tool_version=str(data.get("tool_version", "")),
             complete=bool(data.get("complete", False)),
             entries=entries,
+            settings=Settings.from_dict(data.get("settings")),
         )
     except ArchiveError:
         raise

@@ -20,13 +20,22 @@ import json
 import logging
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-from kvmigrate.archive.manifest import ENTRIES, MANIFEST, MAX_MANIFEST_BYTES, Entry, escape_for_message, parse
+from kvmigrate.archive.manifest import (
+    ENTRIES,
+    MANIFEST,
+    MAX_MANIFEST_BYTES,
+    Entry,
+    Settings,
+    escape_for_message,
+    parse,
+)
 from kvmigrate.errors import ArchiveBlobError, ArchiveError, UnsafePathError
 from kvmigrate.files import read_regular
 from kvmigrate.models import Listed, ObjectRef, ObjectType, fingerprint
+from kvmigrate.settings.model import Contacts, Issuer, RotationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +51,7 @@ class Archive:
         self.complete = False
         self.entries: dict[tuple[ObjectType, str], Entry] = {}
         self.missing: list[Entry] = []  # entries whose blob file is absent
+        self.settings = Settings()
 
     @property
     def label(self) -> str:
@@ -77,6 +87,7 @@ class Archive:
         parsed = parse(text, where=str(archive.root))
         archive.source, archive.created = parsed.source, parsed.created
         archive.tool_version, archive.complete = parsed.tool_version, parsed.complete
+        archive.settings = parsed.settings
         for entry in parsed.entries:
             archive._add(entry)
         archive._replay_entries()
@@ -212,3 +223,47 @@ class ArchiveSource:
 def is_archive_reference(reference: str) -> bool:
     """A SOURCE that is an existing folder or file (or a path to one) is an archive, not a vault."""
     return Path(reference).exists() or reference.startswith((".", "/", "~"))
+
+
+class ArchiveSettings:
+    """An archive's settings as a settings end: read by restore, written by backup (``save`` rewrites the manifest)."""
+
+    keeps_passwords = False
+
+    def __init__(self, archive: Archive, save: Callable[[], None] | None = None) -> None:
+        self.archive = archive
+        self.label = archive.label
+        self._save = save
+
+    def _saved(self) -> None:
+        if self._save is None:
+            raise ArchiveError("an archive being restored is not written to (a bug if this is reached)")
+        self._save()
+
+    async def rotation_policy(self, key: str) -> RotationPolicy | None:
+        return self.archive.settings.rotation_policies.get(key.lower())
+
+    async def set_rotation_policy(self, key: str, policy: RotationPolicy) -> None:
+        self.archive.settings.rotation_policies[key.lower()] = policy
+        self._saved()
+
+    async def contacts(self) -> Contacts | None:
+        return self.archive.settings.contacts
+
+    async def set_contacts(self, contacts: Contacts) -> None:
+        self.archive.settings.contacts = contacts
+        self._saved()
+
+    async def issuer_names(self) -> AsyncIterator[str]:
+        for issuer in sorted(self.archive.settings.issuers.values(), key=lambda i: i.name.lower()):
+            yield issuer.name
+
+    async def issuer(self, name: str) -> Issuer | None:
+        return self.archive.settings.issuers.get(name.lower())
+
+    async def set_issuer(self, issuer: Issuer, *, password: str | None) -> None:
+        self.archive.settings.issuers[issuer.name.lower()] = issuer  # an archive never holds a password
+        self._saved()
+
+    async def has_pending_request(self, certificate: str) -> bool:
+        return False  # an archive holds completed versions only

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from kvmigrate import __version__
 from kvmigrate.archive.manifest import ENTRIES, FORMAT, FORMAT_VERSION, MANIFEST, Entry
-from kvmigrate.archive.reader import Archive
+from kvmigrate.archive.reader import Archive, ArchiveSettings
 from kvmigrate.errors import ArchiveError
 from kvmigrate.files import private_dir, private_text, write_atomic
 from kvmigrate.models import Listed, ObjectRef, ObjectType
@@ -35,6 +35,7 @@ class ArchiveWriter:
         self.label = str(self.root)
         self.archive = Archive(self.root)
         self._check(source)
+        self.settings = ArchiveSettings(self.archive, lambda: self._write_manifest(complete=False))
 
     def _check(self, source: str) -> None:
         try:
@@ -123,6 +124,7 @@ class ArchiveWriter:
             "created": archive.created,
             "tool_version": __version__,
             "complete": complete,
+            "settings": archive.settings.as_dict(),
             "objects": [
                 e.as_dict() for e in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower()))
             ],

@@ -203,3 +203,29 @@ def parse_types(value: str) -> tuple[ObjectType, ...]:
         return tuple(dict.fromkeys(ObjectType.parse(part) for part in value.split(",") if part.strip()))
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--types") from exc
+
+
+def vault_settings(command: F) -> F:
+    """How a run treats the parts of a vault no backup blob carries (copy, restore, plan)."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--issuer-credentials",
+                type=click.Path(dir_okay=False, path_type=Path),
+                help="JSON file mapping each certificate issuer name to its password (Key Vault never reveals "
+                "them). Keep it 0600; its content is never logged, journaled or printed.",
+            ),
+            click.option(
+                "--allow-missing-issuer-credentials",
+                is_flag=True,
+                help="Exit 0 even when issuers were created without their password (reported needs-credentials).",
+            ),
+            click.option(
+                "--replace-settings",
+                is_flag=True,
+                help="Replace certificate contacts, issuers and key rotation policies that the target holds "
+                "otherwise (default: keep them and report skip-existing).",
+            ),
+        ],
+    )

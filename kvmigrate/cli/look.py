@@ -61,6 +61,7 @@ def write_plan(out: TextIO, plan: Plan, output: str) -> None:
 @flags.selection
 @flags.pace()
 @flags.conflicts
+@flags.vault_settings
 @flags.mode
 @flags.allow_incomplete
 @click.option(

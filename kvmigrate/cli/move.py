@@ -54,7 +54,7 @@ def run_engine(options: CopyOptions, output: str) -> None:
     if summary.interrupted:
         click.echo(f"kvmigrate: {interrupted_line(options.operation)}", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    sys.exit(1 if summary.failed else 0)
+    sys.exit(summary.exit_code)
 
 
 def run_or_plan(options: CopyOptions, output: str) -> None:
@@ -70,6 +70,7 @@ def run_or_plan(options: CopyOptions, output: str) -> None:
 @flags.selection
 @flags.pace()
 @flags.conflicts
+@flags.vault_settings
 @flags.mode
 @flags.journal
 @flags.dry_run("SOURCE TARGET")
@@ -121,6 +122,7 @@ def backup(source: str, archive: Path, verbose: bool, log_file: Path | None, out
 @flags.selection
 @flags.pace()
 @flags.conflicts
+@flags.vault_settings
 @flags.allow_incomplete
 @flags.journal
 @flags.dry_run("ARCHIVE TARGET")

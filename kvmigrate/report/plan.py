@@ -32,6 +32,8 @@ def write_plan_json(out: TextIO, plan: Plan) -> None:
     _write_json_list(out, (item.as_dict() for item in plan.items))
     out.write(',\n  "blocked": ')
     _write_json_list(out, (item.as_dict() for item in plan.blocked()))
+    out.write(',\n  "settings": ')
+    _write_json_list(out, iter(plan.settings))
     out.write(',\n  "summary": ')
     out.write(_nested(_INDENTED.encode(plan.summary()), depth=1))
     out.write("\n}")
@@ -74,6 +76,12 @@ def write_plan_markdown(out: TextIO, plan: Plan) -> None:
         lines.append(f"| {action} | " + " | ".join(str(types.get(t.value, 0)) for t in ALL_TYPES) + " |")
     if summary["warnings"]:
         lines += ["", "## Warnings", ""] + [f"- {_cell(warning)}" for warning in summary["warnings"]]
+    if plan.settings:
+        lines += ["", "## Vault settings", "", "| kind | name | action | reason |", "|---|---|---|---|"]
+        lines += [
+            f"| {_cell(s['kind'])} | `{_cell(s['name'])}` | {_cell(s['action'])} | {_cell(s['reason'])} |"
+            for s in plan.settings
+        ]
     lines += [
         "",
         "## Objects",
@@ -118,6 +126,13 @@ def print_plan(console: Console, plan: Plan, *, limit: int = 200) -> None:
     for action, types in summary["counts"].items():
         counts.add_row(action, *(str(types.get(t.value, 0)) for t in ALL_TYPES))
     console.print(counts)
+    if plan.settings:
+        settings = Table(title="vault settings (no backup blob carries them)", title_justify="left")
+        for column in ("kind", "name", "action", "reason"):
+            settings.add_column(column, overflow="fold")
+        for setting in plan.settings:
+            settings.add_row(*(safe(setting[c]) for c in ("kind", "name", "action", "reason")))
+        console.print(settings)
     for warning in summary["warnings"]:
         say(console, ("warning:", "yellow"), f" {warning}")
     requests = ", ".join(f"{count} on {vault}" for vault, count in summary["requests"].items())

@@ -48,6 +48,22 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         say(console, f"... and {len(summary.skips) - SHOWN_SKIPS} more skipped (-o json lists all)")
     for pending in summary.pending:
         say(console, ("pending", "yellow"), f" {pending.type} {pending.name}: {pending.error}")
+    for setting in summary.settings:
+        if setting["action"] not in ("already-copied", "previously-done"):
+            style = "red" if setting["action"] in ("failed", "conflict-existing", "needs-credentials") else "cyan"
+            detail = f" ({setting['detail']})" if setting.get("detail") else ""
+            say(
+                console,
+                (setting["kind"], style),
+                f" {setting['name']}: {setting['action']}: {setting['reason']}{detail}",
+            )
+    for name in summary.pending_requests:
+        say(
+            console,
+            ("pending", "yellow"),
+            f" certificate {name}: has a pending request for a new version, which was not copied; complete the merge "
+            "or cancel the request in the source, then rerun",
+        )
     for note in summary.notes:
         say(console, ("note:", "yellow"), f" {note}")
     done, _ = VERBS.get(summary.operation, ("copied", "copied"))
@@ -56,6 +72,9 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         extra.append(f"purged {summary.purged}")
     if summary.recovered:
         extra.append(f"recovered {summary.recovered}")
+    if summary.settings:
+        moved = sum(1 for setting in summary.settings if setting["action"] in ("copy", "replace"))
+        extra.append(f"settings {moved} copied of {len(summary.settings)}")
     if summary.recopied:
         extra.append(f"{summary.recopied} missing in the target {done} again")
     say(

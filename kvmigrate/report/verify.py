@@ -37,6 +37,8 @@ def print_verify(console: Console, report: VerifyReport) -> None:
         say(console, ("extra     ", "red"), f"{finding['type']} {finding['name']}: only in the target")
     for finding in data["failed"]:
         say(console, ("failed    ", "red"), f"{finding['type']} {finding['name']}: {finding['detail']}")
+    for finding in data["pending"]:
+        say(console, ("pending", "yellow"), f"   {finding['type']} {finding['name']}: {finding['detail']}")
     if data["compared_by_identity"]:
         say(
             console,

@@ -34,6 +34,7 @@ class AutoRoute:
         self.source = blobs.source
         self.target = blobs.target
         self.limiters = limiters
+        self.settings = blobs.settings
         self.name = "auto"
         self.switched = False
 

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.ratelimit import AdaptiveRateLimiter
+from kvmigrate.settings.stage import SettingsEnd
 
 
 @dataclass(repr=False)
@@ -91,6 +92,8 @@ class Route(Protocol):
 
     name: str
     limiters: dict[str, AdaptiveRateLimiter]
+    #: The settings ends (source, target) of this run, or None where there are none (in-memory test ends).
+    settings: tuple[SettingsEnd, SettingsEnd] | None
 
     @property
     def source(self) -> SourceEnd: ...

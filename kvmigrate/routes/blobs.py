@@ -16,6 +16,7 @@ from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.ratelimit import AdaptiveRateLimiter
 from kvmigrate.routes.base import Assessment, Blob, Match
+from kvmigrate.settings.stage import SettingsEnd
 from kvmigrate.vault.adapter import VaultAdapter
 
 #: Key Vault refuses to back up an object with more than this many versions.
@@ -66,11 +67,13 @@ class BlobRoute:
         name: str,
         limiters: dict[str, AdaptiveRateLimiter],
         notes: list[str] | None = None,
+        settings: tuple[SettingsEnd, SettingsEnd] | None = None,
     ) -> None:
         self.source = source
         self.target = target
         self.name = name
         self.limiters = limiters
+        self.settings = settings
         self._notes = list(notes or ())
 
     def blocked(self, listed: Listed) -> Action | None:

@@ -11,6 +11,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from kvmigrate.archive import Archive, ArchiveSource, ArchiveWriter
+from kvmigrate.archive.reader import ArchiveSettings
 from kvmigrate.errors import ArchiveIncompleteError
 from kvmigrate.options import ConnectionOptions, CopyOptions
 from kvmigrate.ratelimit import AdaptiveRateLimiter
@@ -18,10 +19,12 @@ from kvmigrate.routes.auto import AutoRoute
 from kvmigrate.routes.base import Route
 from kvmigrate.routes.blobs import BlobRoute, VaultBlobs
 from kvmigrate.routes.values import ValueRoute
+from kvmigrate.settings.stage import SettingsEnd
 from kvmigrate.vault.adapter import VaultAdapter
 from kvmigrate.vault.clients import build_clients, check_ca_bundle, vault_url
 from kvmigrate.vault.credential import Credential, default_credential
 from kvmigrate.vault.pair import vault_pair_urls
+from kvmigrate.vault.settings import VaultSettings
 from kvmigrate.vault.values import VaultValues
 
 
@@ -51,6 +54,7 @@ class Vaults:
         self._credential = credential
         self.adapters: dict[str, VaultAdapter] = {}
         self.values: dict[str, VaultValues] = {}
+        self.settings: dict[str, VaultSettings] = {}
 
     async def open(self, stack: AsyncExitStack) -> None:
         credential = self._credential
@@ -63,6 +67,7 @@ class Vaults:
             adapter = VaultAdapter(clients, label=url)
             self.adapters[url] = adapter
             self.values[url] = VaultValues(clients, adapter)
+            self.settings[url] = VaultSettings(clients, label=url)
 
 
 @asynccontextmanager
@@ -95,13 +100,22 @@ async def open_route(options: CopyOptions, *, credential: Credential | None = No
         limiters = vaults.limiters
         if archive_source is not None:
             target_end = VaultBlobs(vaults.adapters[target_label])
-            yield BlobRoute(archive_source, target_end, name="restore", limiters=limiters, notes=notes)
+            restored: tuple[SettingsEnd, SettingsEnd] = (
+                ArchiveSettings(archive_source.archive),
+                vaults.settings[target_label],
+            )
+            yield BlobRoute(
+                archive_source, target_end, name="restore", limiters=limiters, notes=notes, settings=restored
+            )
             return
         if archive_target is not None:
-            yield BlobRoute(VaultBlobs(vaults.adapters[source_label]), archive_target, name="backup", limiters=limiters)
+            source_end = VaultBlobs(vaults.adapters[source_label])
+            archived: tuple[SettingsEnd, SettingsEnd] = (vaults.settings[source_label], archive_target.settings)
+            yield BlobRoute(source_end, archive_target, name="backup", limiters=limiters, settings=archived)
             return
         source, target = vaults.adapters[source_label], vaults.adapters[target_label]
-        blobs = BlobRoute(VaultBlobs(source), VaultBlobs(target), name="blobs", limiters=limiters)
+        settings: tuple[SettingsEnd, SettingsEnd] = (vaults.settings[source_label], vaults.settings[target_label])
+        blobs = BlobRoute(VaultBlobs(source), VaultBlobs(target), name="blobs", limiters=limiters, settings=settings)
         if options.mode == "backup":
             yield blobs
             return
@@ -113,5 +127,6 @@ async def open_route(options: CopyOptions, *, credential: Credential | None = No
             latest_only=options.latest_only,
             limiters=limiters,
             create_rps=options.create_rps,
+            settings=settings,
         )
         yield values if options.mode == "value" else AutoRoute(blobs, values, limiters=limiters)

@@ -36,6 +36,7 @@ from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.options import DEFAULT_CREATE_RPS
 from kvmigrate.ratelimit import AdaptiveRateLimiter
 from kvmigrate.routes.base import Assessment, Match
+from kvmigrate.settings.stage import SettingsEnd
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
 from kvmigrate.vault.values import ValuePayload, VaultValues, VersionValue, signature
 
@@ -77,7 +78,9 @@ class ValueRoute:
         latest_only: bool,
         limiters: dict[str, AdaptiveRateLimiter],
         create_rps: float = DEFAULT_CREATE_RPS,
+        settings: tuple[SettingsEnd, SettingsEnd] | None = None,
     ) -> None:
+        self.settings = settings
         self.source = source
         self.target = target
         self.source_values = source_values

@@ -157,16 +157,6 @@ class VaultAdapter:
             raise from_azure(exc, vault=self.label, operation="get", subject=subject) from exc
         return hashlib.sha256(material).hexdigest()
 
-    async def has_pending_request(self, name: str) -> bool:
-        """Whether a certificate has a certificate operation in progress (a pending new version)."""
-        try:
-            operation = await self.clients.certificates.get_certificate_operation(name)
-        except AzureError as exc:
-            if is_not_found(exc):
-                return False
-            raise from_azure(exc, vault=self.label, operation="get", subject=f"certificate {name} operation") from exc
-        return str(getattr(operation, "status", "") or "").lower() == "inprogress"
-
     async def backup(self, ref: ObjectRef) -> bytes:
         backup = self._sdk(ref.type, "backup")
         result: bytes = await self._post("backup", str(ref), lambda: backup(ref.name, retry_total=0))

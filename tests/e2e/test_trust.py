@@ -388,3 +388,39 @@ async def test_an_interrupted_backup_says_what_a_rerun_does(emulator: Emulator, 
     process.send_signal(signal.SIGINT)
     _, err = await _in_thread(process.communicate, timeout=HANG_LIMIT)  # type: ignore[arg-type]
     assert process.returncode == 130 and b"finished objects are not backed up again" in err
+
+
+async def test_the_value_plan_predicts_the_run_within_a_quarter(emulator: Emulator, tmp_path: Path) -> None:
+    fill(emulator, "src", 100, prefix="eta", versions=3)
+    for vault in ("src", "far"):
+        emulator.vaults[vault].vault.settings.latency_ms = 20
+    src_url, far_url = emulator.vaults["src"].url, emulator.vaults["far"].url
+    planned, _ = await _in_thread(
+        run, emulator, "plan", src_url, far_url, "--mode", "value", "-o", "json", cwd=tmp_path
+    )
+    summary = json.loads(planned.stdout)["summary"]
+    copied, _ = await _in_thread(
+        run, emulator, "copy", src_url, far_url, "--mode", "value", "-o", "json", cwd=tmp_path, timeout=120
+    )
+    measured = json.loads(copied.stdout)
+    assert measured["copied"] == 100
+    assert abs(summary["eta_seconds"] - measured["elapsed_seconds"]) <= 0.25 * measured["elapsed_seconds"], (
+        summary["eta_seconds"],
+        measured["elapsed_seconds"],
+    )
+    for vault, predicted in summary["requests"].items():
+        actual = measured["requests_by_vault"][vault]
+        assert abs(predicted - actual) <= 0.25 * actual, (vault, predicted, actual)
+
+
+# -- 10. a denial scoped to one object fails that object ----------------------------------------------------------
+async def test_a_denial_scoped_to_one_object_fails_only_that_object(emulator: Emulator, tmp_path: Path) -> None:
+    fill(emulator, "src", 600, prefix="r")
+    emulator.vaults["src"].vault.settings.deny = ["secrets/backup/r-0000", "secrets/backup/r-0300"]
+    src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
+    result, elapsed = await _in_thread(run, emulator, "copy", src_url, dst_url, "-o", "json", cwd=tmp_path)
+    document = json.loads(result.stdout)
+    assert result.returncode == 1 and document["copied"] == 598 and elapsed < HANG_LIMIT
+    failures = {f["name"]: f["error"] for f in document["failures"]}
+    assert sorted(failures) == ["r-0000", "r-0300"]
+    assert all("Microsoft.KeyVault/vaults/secrets/backup/action" in error for error in failures.values())

@@ -29,7 +29,7 @@ def test_streamed_json_is_the_document_json_dumps_made(plan: Plan) -> None:
     write_plan_json(out, plan)
     assert out.getvalue() == json.dumps(plan.as_dict(), indent=2)
     document = json.loads(out.getvalue())
-    assert list(document) == ["operation", "source", "target", "items", "blocked", "summary"]
+    assert list(document) == ["operation", "source", "target", "items", "blocked", "settings", "summary"]
     assert [(i["type"], i["name"]) for i in document["items"]] == [(i.type, i.name) for i in plan.items]
     assert list(document["summary"]) == ["objects", "counts", "requests", "eta_seconds", "rps", "warnings"]
     assert [i["name"] for i in document["blocked"]] == [i.name for i in plan.items if i.action.is_blocked]
