@@ -15,11 +15,11 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: install
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3
 
 lint: install
-	$(BIN)/ruff check kvmigrate tests examples
-	$(BIN)/ruff format --check kvmigrate tests examples
+	$(BIN)/ruff check kvmigrate tests examples benchmarks
+	$(BIN)/ruff format --check kvmigrate tests examples benchmarks
 	$(BIN)/mypy
 
 demo: install

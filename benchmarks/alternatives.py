@@ -73,8 +73,11 @@ def open_vault(url: str, credential: DefaultAzureCredential) -> Vault:
     verify: Any = os.environ.get("BENCH_CONNECTION_VERIFY") or True
     options = {"connection_verify": verify, "verify_challenge_resource": False}  # loopback emulator only
     require_loopback(url)
-    return Vault(SecretClient(url, credential, **options), KeyClient(url, credential, **options),
-                 CertificateClient(url, credential, **options))
+    return Vault(
+        SecretClient(url, credential, **options),
+        KeyClient(url, credential, **options),
+        CertificateClient(url, credential, **options),
+    )
 
 
 async def list_names(vault: Vault, tally: Tally, types: tuple[str, ...], limit: int | None) -> list[tuple[str, str]]:
@@ -82,9 +85,11 @@ async def list_names(vault: Vault, tally: Tally, types: tuple[str, ...], limit: 
     found: list[tuple[str, str]] = []
     started = time.monotonic()
     for kind in types:
-        pager: Any = {"secrets": vault.secrets.list_properties_of_secrets,
-                      "keys": vault.keys.list_properties_of_keys,
-                      "certificates": vault.certificates.list_properties_of_certificates}[kind]()
+        pager: Any = {
+            "secrets": vault.secrets.list_properties_of_secrets,
+            "keys": vault.keys.list_properties_of_keys,
+            "certificates": vault.certificates.list_properties_of_certificates,
+        }[kind]()
         async for props in pager:
             if getattr(props, "managed", False):
                 tally.skipped_managed += 1
@@ -137,9 +142,15 @@ async def sequential_value(source: Vault, target: Vault, tally: Tally, limit: in
         try:
             secret = await source.secrets.get_secret(name)
             props = secret.properties
-            await target.secrets.set_secret(name, secret.value or "", content_type=props.content_type,
-                                            tags=props.tags, enabled=props.enabled, not_before=props.not_before,
-                                            expires_on=props.expires_on)
+            await target.secrets.set_secret(
+                name,
+                secret.value or "",
+                content_type=props.content_type,
+                tags=props.tags,
+                enabled=props.enabled,
+                not_before=props.not_before,
+                expires_on=props.expires_on,
+            )
             tally.moved += 1
         except AzureError as error:
             tally.fail(error)
@@ -165,8 +176,11 @@ async def unbounded_gather(source: Vault, target: Vault, tally: Tally, limit: in
     tally.loop_seconds = time.monotonic() - started
 
 
-STRATEGIES = {"sequential-backup": sequential_backup, "sequential-value": sequential_value,
-              "unbounded-gather": unbounded_gather}
+STRATEGIES = {
+    "sequential-backup": sequential_backup,
+    "sequential-value": sequential_value,
+    "unbounded-gather": unbounded_gather,
+}
 
 
 async def run(strategy: str, source_url: str, target_url: str, sample: int | None) -> Tally:
@@ -191,8 +205,11 @@ def main() -> None:
     args = parser.parse_args()
     started = time.monotonic()
     tally = asyncio.run(run(args.strategy, args.source, args.target, args.sample))
-    print(json.dumps({**asdict(tally), "errors": dict(tally.errors),
-                      "elapsed_seconds": round(time.monotonic() - started, 3)}))
+    print(
+        json.dumps(
+            {**asdict(tally), "errors": dict(tally.errors), "elapsed_seconds": round(time.monotonic() - started, 3)}
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -56,16 +56,26 @@ class BenchConfig:
         trust = os.environ.get("BENCH_TRUST", "system")
         if trust not in ("system", "ca-bundle"):
             raise SystemExit("BENCH_TRUST must be system or ca-bundle")
-        whatif = tuple(v.strip() for v in os.environ.get("BENCH_WHATIF", ",".join(DEFAULT_WHATIF)).split(",")
-                       if v.strip())
+        whatif = tuple(
+            v.strip() for v in os.environ.get("BENCH_WHATIF", ",".join(DEFAULT_WHATIF)).split(",") if v.strip()
+        )
         mixed = MixedShape(single=100, multi=10, rsa_keys=4, ec_keys=4, certificates=2) if quick else MixedShape()
-        return cls(quick=quick, n_small=n_small, n_large=_int("BENCH_N_LARGE", 2000 if quick else 20000),
-                   plan_n=_int("BENCH_PLAN_N", 5000 if quick else 100_000),
-                   sample=_int("BENCH_SAMPLE", 100 if quick else 250), rps=_float("BENCH_RPS", 400.0),
-                   adaptive_rate_limit=_int("BENCH_ADAPTIVE_RATE_LIMIT", 1000),
-                   adaptive_rps=_float("BENCH_ADAPTIVE_RPS", 400.0),
-                   trust=trust, cases=cases, mixed=mixed, whatif=whatif,
-                   whatif_vault=os.environ.get("BENCH_WHATIF_VAULT", "large"), timeout=_float("BENCH_TIMEOUT", 1800.0))
+        return cls(
+            quick=quick,
+            n_small=n_small,
+            n_large=_int("BENCH_N_LARGE", 2000 if quick else 20000),
+            plan_n=_int("BENCH_PLAN_N", 5000 if quick else 100_000),
+            sample=_int("BENCH_SAMPLE", 100 if quick else 250),
+            rps=_float("BENCH_RPS", 400.0),
+            adaptive_rate_limit=_int("BENCH_ADAPTIVE_RATE_LIMIT", 1000),
+            adaptive_rps=_float("BENCH_ADAPTIVE_RPS", 400.0),
+            trust=trust,
+            cases=cases,
+            mixed=mixed,
+            whatif=whatif,
+            whatif_vault=os.environ.get("BENCH_WHATIF_VAULT", "large"),
+            timeout=_float("BENCH_TIMEOUT", 1800.0),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "mixed": {**asdict(self.mixed), "objects": self.mixed.objects}}

@@ -21,17 +21,39 @@ from typing import Any
 from urllib.parse import urlsplit
 
 #: What Key Vault allows and what the benchmark runs under (the issue: 20 ms, 4,000 per 10 s, no Retry-After).
-BENCH_SETTINGS: dict[str, Any] = {"rate_limit": 4000, "create_rate_limit": 300, "latency_ms": 20.0,
-                                  "retry_after": False}
+BENCH_SETTINGS: dict[str, Any] = {
+    "rate_limit": 4000,
+    "create_rate_limit": 300,
+    "latency_ms": 20.0,
+    "retry_after": False,
+}
 #: While seeding: no throttling, no latency.
 SEED_SETTINGS: dict[str, Any] = {"rate_limit": 0, "create_rate_limit": 0, "latency_ms": 0.0}
 #: The emulator's throttle is a sliding 10-second window: a vault is "cold" again this long after its last request.
 LOOPBACK = "127.0.0.1"
 #: Ambient settings that must not reach a benchmark child (real Azure credentials, proxies, CA overrides).
-SCRUB = ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_USERNAME", "AZURE_PASSWORD",
-         "AZURE_FEDERATED_TOKEN_FILE", "AZURE_CLIENT_CERTIFICATE_PATH", "MSI_ENDPOINT", "MSI_SECRET",
-         "IDENTITY_ENDPOINT", "IDENTITY_HEADER", "KVMIGRATE_CA_BUNDLE", "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE",
-         "HTTPS_PROXY", "HTTP_PROXY", "https_proxy", "http_proxy", "ALL_PROXY", "all_proxy")
+SCRUB = (
+    "AZURE_CLIENT_ID",
+    "AZURE_TENANT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_USERNAME",
+    "AZURE_PASSWORD",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_CLIENT_CERTIFICATE_PATH",
+    "MSI_ENDPOINT",
+    "MSI_SECRET",
+    "IDENTITY_ENDPOINT",
+    "IDENTITY_HEADER",
+    "KVMIGRATE_CA_BUNDLE",
+    "SSL_CERT_FILE",
+    "REQUESTS_CA_BUNDLE",
+    "HTTPS_PROXY",
+    "HTTP_PROXY",
+    "https_proxy",
+    "http_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+)
 
 
 class EmulatorError(RuntimeError):
@@ -95,14 +117,29 @@ class EmulatorProcess:
         config.write_text(toml_text(defaults, {name: {} for name in self.vaults}), encoding="utf-8")
         self._log = open(self.workdir / "emulator.log", "wb")  # noqa: SIM115 - closed in stop()
         self._process = subprocess.Popen(
-            [self.python, "-m", "kvmigrate", "emulator", "--config", str(config), "--env-file", str(env_file),
-             "--state-dir", str(self.workdir / "state")],
-            stdout=self._log, stderr=subprocess.STDOUT, env=clean_environment(), start_new_session=True)
+            [
+                self.python,
+                "-m",
+                "kvmigrate",
+                "emulator",
+                "--config",
+                str(config),
+                "--env-file",
+                str(env_file),
+                "--state-dir",
+                str(self.workdir / "state"),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=clean_environment(),
+            start_new_session=True,
+        )
         deadline = time.monotonic() + self.start_timeout
         while not env_file.exists():
             if self._process.poll() is not None:
-                raise EmulatorError(f"the emulator exited with {self._process.returncode}; see "
-                                    f"{self.workdir / 'emulator.log'}")
+                raise EmulatorError(
+                    f"the emulator exited with {self._process.returncode}; see {self.workdir / 'emulator.log'}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
                 raise EmulatorError(f"the emulator did not write {env_file} within {self.start_timeout:.0f} s")

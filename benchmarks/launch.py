@@ -29,9 +29,18 @@ def main() -> int:
     _, status, usage = os.wait4(child.pid, 0)
     wall = time.monotonic() - started
     child.returncode = returncode = os.waitstatus_to_exitcode(status)
-    result.write_text(json.dumps({"returncode": returncode, "maxrss_kb": usage.ru_maxrss,
-                                  "cpu_seconds": usage.ru_utime + usage.ru_stime, "wall_seconds": wall,
-                                  "pid": child.pid}), encoding="utf-8")
+    result.write_text(
+        json.dumps(
+            {
+                "returncode": returncode,
+                "maxrss_kb": usage.ru_maxrss,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "wall_seconds": wall,
+                "pid": child.pid,
+            }
+        ),
+        encoding="utf-8",
+    )
     return 0
 
 

@@ -49,8 +49,9 @@ class ChildResult:
 class Child:
     """A started child (behind its launcher); ``wait()`` reaps it. Output goes to files (no pipe can fill up)."""
 
-    def __init__(self, command: list[str], *, env: dict[str, str], workdir: Path, label: str,
-                 cwd: Path | None = None) -> None:
+    def __init__(
+        self, command: list[str], *, env: dict[str, str], workdir: Path, label: str, cwd: Path | None = None
+    ) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self.command = command
         self.stdout_path = workdir / f"{label}.out"
@@ -62,8 +63,15 @@ class Child:
         with open(self.stdout_path, "wb") as out, open(self.stderr_path, "wb") as err:
             self.started = time.monotonic()
             # The launcher imports benchmarks/: run it from the repository root, whatever cwd the command wants.
-            self.process = subprocess.Popen(launcher, stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=env,
-                                            cwd=cwd or REPO, start_new_session=True)
+            self.process = subprocess.Popen(
+                launcher,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=cwd or REPO,
+                start_new_session=True,
+            )
 
     def command_pid(self, timeout: float = 10.0) -> int:
         """The pid of the command itself (for py-spy), once the launcher has started it."""
@@ -94,11 +102,20 @@ class Child:
         try:
             report = json.loads(self.result_path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as exc:
-            raise ChildTimeout(f"the launcher of {self.command[:3]} exited {self.process.returncode} without a "
-                               f"report; see {self.stderr_path}") from exc
-        return ChildResult(self.command, int(report["returncode"]), float(report["wall_seconds"]),
-                           report["maxrss_kb"] / 1024, float(report["cpu_seconds"]), self.stdout_path,
-                           self.stderr_path, int(report["pid"]))
+            raise ChildTimeout(
+                f"the launcher of {self.command[:3]} exited {self.process.returncode} without a "
+                f"report; see {self.stderr_path}"
+            ) from exc
+        return ChildResult(
+            self.command,
+            int(report["returncode"]),
+            float(report["wall_seconds"]),
+            report["maxrss_kb"] / 1024,
+            float(report["cpu_seconds"]),
+            self.stdout_path,
+            self.stderr_path,
+            int(report["pid"]),
+        )
 
 
 def busy_cpu_seconds() -> float:
@@ -114,7 +131,8 @@ def own_cpu_seconds() -> float:
     return times.user + times.system
 
 
-def run_child(command: list[str], *, env: dict[str, str], workdir: Path, label: str, timeout: float,
-              cwd: Path | None = None) -> ChildResult:
+def run_child(
+    command: list[str], *, env: dict[str, str], workdir: Path, label: str, timeout: float, cwd: Path | None = None
+) -> ChildResult:
     """Start ``command``, wait for it (bounded) and measure it."""
     return Child(command, env=env, workdir=workdir, label=label, cwd=cwd).wait(timeout)

@@ -57,7 +57,7 @@ def short(frame: str) -> str:
     start = frame.rfind("(")
     if start < 0:
         return frame
-    path = frame[start + 1:]
+    path = frame[start + 1 :]
     for marker in ("site-packages/", "/lib/python3.11/", "/work/main/", "/lib/python3.12/"):
         if marker in path:
             path = path.split(marker, 1)[1]
@@ -68,7 +68,7 @@ def short(frame: str) -> str:
 def frame_file(frame: str) -> str:
     """``func (path/file.py:12)`` → ``path/file.py``."""
     start = frame.rfind("(")
-    return frame[start + 1:].rsplit(":", 1)[0] if start >= 0 else ""
+    return frame[start + 1 :].rsplit(":", 1)[0] if start >= 0 else ""
 
 
 def owner_of(frames: list[str]) -> str:
@@ -110,14 +110,18 @@ class ProfileSummary:
         def share(count: int) -> dict[str, float]:
             return {"seconds": round(count / RATE, 2), "share": round(count / busy, 4) if busy else 0}
 
-        return {"samples": self.samples, "sampled_seconds": round(self.samples / RATE, 2),
-                "busy_seconds": round(busy / RATE, 2), "idle_seconds": round(idle / RATE, 2),
-                "in_worker_threads": share(self.in_threads),
-                "by_owner": {k: share(v) for k, v in self.owners.most_common() if k != IDLE_OWNER},
-                "top_self": [{"function": k, **share(v)} for k, v in self.self_time.most_common(top + 3)
-                             if not k.startswith(IDLE)][:top],
-                "top_inclusive_kvmigrate": [{"function": k, **share(v)}
-                                            for k, v in self.inclusive_ours.most_common(top)]}
+        return {
+            "samples": self.samples,
+            "sampled_seconds": round(self.samples / RATE, 2),
+            "busy_seconds": round(busy / RATE, 2),
+            "idle_seconds": round(idle / RATE, 2),
+            "in_worker_threads": share(self.in_threads),
+            "by_owner": {k: share(v) for k, v in self.owners.most_common() if k != IDLE_OWNER},
+            "top_self": [
+                {"function": k, **share(v)} for k, v in self.self_time.most_common(top + 3) if not k.startswith(IDLE)
+            ][:top],
+            "top_inclusive_kvmigrate": [{"function": k, **share(v)} for k, v in self.inclusive_ours.most_common(top)],
+        }
 
 
 def summarise(raw: Path) -> ProfileSummary:
@@ -161,9 +165,24 @@ class Recorder:
         self.log = output.with_suffix(".log")
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(
-                [binary, "record", "--pid", str(pid), "--format", "raw", "--rate", str(RATE), "--nonblocking",
-                 "--full-filenames", "--output", str(output)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                [
+                    binary,
+                    "record",
+                    "--pid",
+                    str(pid),
+                    "--format",
+                    "raw",
+                    "--rate",
+                    str(RATE),
+                    "--nonblocking",
+                    "--full-filenames",
+                    "--output",
+                    str(output),
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
 
     def stop(self, timeout: float = 60.0) -> None:
         """SIGINT makes py-spy write its output and exit; SIGKILL if it does not within ``timeout``."""

@@ -7,8 +7,12 @@ import re
 from pathlib import Path
 from typing import Any
 
-TOOLS = {"kvmigrate": "kvmigrate copy", "sequential-backup": "(a) sequential backup/restore",
-         "sequential-value": "(b) sequential value copy", "unbounded-gather": "(c) unbounded gather"}
+TOOLS = {
+    "kvmigrate": "kvmigrate copy",
+    "sequential-backup": "(a) sequential backup/restore",
+    "sequential-value": "(b) sequential value copy",
+    "unbounded-gather": "(c) unbounded gather",
+}
 BEGIN, END = "<!-- results:begin (written by benchmarks/run.py) -->", "<!-- results:end -->"
 RSS_LIMIT_MB = 200
 
@@ -36,13 +40,20 @@ def speedups(results: dict[str, Any]) -> list[dict[str, Any]]:
             other = runs.get(f"{prefix}-{size}")
             if other is None:
                 continue
-            rows.append({"vault": size, "objects": ours["objects"], "alternative": strategy,
-                         "alternative_wall": round(other["wall_seconds"], 2),
-                         "kvmigrate_wall": round(ours["wall_seconds"], 2),
-                         "speedup": round(other["wall_seconds"] / ours["wall_seconds"], 2),
-                         "alternative_moved": other["moved"], "alternative_failed": other["failed"],
-                         "alternative_429": other["throttled_server"],
-                         "extrapolated": other["extrapolated"] is not None})
+            rows.append(
+                {
+                    "vault": size,
+                    "objects": ours["objects"],
+                    "alternative": strategy,
+                    "alternative_wall": round(other["wall_seconds"], 2),
+                    "kvmigrate_wall": round(ours["wall_seconds"], 2),
+                    "speedup": round(other["wall_seconds"] / ours["wall_seconds"], 2),
+                    "alternative_moved": other["moved"],
+                    "alternative_failed": other["failed"],
+                    "alternative_429": other["throttled_server"],
+                    "extrapolated": other["extrapolated"] is not None,
+                }
+            )
     return rows
 
 
@@ -61,41 +72,63 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
             add(label, "not run", None)
             continue
         ok = run["ratio"] <= 1.10 and not run["failed"]
-        add(label, f"{run['ratio']:.2f} x T* (wall {run['wall_seconds']:.1f} s, T* {run['t_star_seconds']:.1f} s; "
-                   f"engine alone {_num(run['engine_ratio'], 2)} x; failed {run['failed']})", ok)
+        add(
+            label,
+            f"{run['ratio']:.2f} x T* (wall {run['wall_seconds']:.1f} s, T* {run['t_star_seconds']:.1f} s; "
+            f"engine alone {_num(run['engine_ratio'], 2)} x; failed {run['failed']})",
+            ok,
+        )
     run = runs.get("adaptive-small")
     if run is None:
         add("adaptive: <= 1.3 x T* with <= 2% of requests throttled", "not run", None)
     else:
         ok = run["ratio"] <= 1.3 and run["throttled_share"] <= 0.02 and not run["failed"]
-        add("adaptive: <= 1.3 x T* with <= 2% of requests throttled",
+        add(
+            "adaptive: <= 1.3 x T* with <= 2% of requests throttled",
             f"{run['ratio']:.2f} x T* (wall {run['wall_seconds']:.1f} s, T* {run['t_star_seconds']:.1f} s), "
             f"{100 * run['throttled_share']:.1f}% throttled ({run['throttled_server']:,} of "
-            f"{run['requests_server']:,}); failed {run['failed']}", ok)
+            f"{run['requests_server']:,}); failed {run['failed']}",
+            ok,
+        )
     run = runs.get("plan-scale")
     label = f"plan of {run['objects']:,} objects: peak RSS <= {RSS_LIMIT_MB} MB" if run else "plan: peak RSS"
-    add(label, "not run" if run is None else
-        f"{run['peak_rss_mb']:.0f} MB (wall {run['wall_seconds']:.0f} s, T* {run['t_star_seconds']:.0f} s)",
-        None if run is None else run["peak_rss_mb"] <= RSS_LIMIT_MB and run["returncode"] == 0)
+    add(
+        label,
+        "not run"
+        if run is None
+        else f"{run['peak_rss_mb']:.0f} MB (wall {run['wall_seconds']:.0f} s, T* {run['t_star_seconds']:.0f} s)",
+        None if run is None else run["peak_rss_mb"] <= RSS_LIMIT_MB and run["returncode"] == 0,
+    )
     run = runs.get("kvm-large")
     label = f"copy of {run['objects']:,}: peak RSS <= {RSS_LIMIT_MB} MB" if run else "copy (large): peak RSS"
-    add(label, "not run" if run is None else f"{run['peak_rss_mb']:.0f} MB",
-        None if run is None else run["peak_rss_mb"] <= RSS_LIMIT_MB)
+    add(
+        label,
+        "not run" if run is None else f"{run['peak_rss_mb']:.0f} MB",
+        None if run is None else run["peak_rss_mb"] <= RSS_LIMIT_MB,
+    )
     ours, loop = runs.get("kvm-small"), runs.get("seq-small")
-    gather = max((run for run in runs.values() if run["case"] == "alternatives" and run["tool"] == "unbounded-gather"),
-                 key=lambda run: run["failed"] or 0, default=None)
+    gather = max(
+        (run for run in runs.values() if run["case"] == "alternatives" and run["tool"] == "unbounded-gather"),
+        key=lambda run: run["failed"] or 0,
+        default=None,
+    )
     if ours is None or loop is None:
         add(">= 10x faster than the sequential loop (small vault), 0 failures", "not run", None)
     else:
         factor = loop["wall_seconds"] / ours["wall_seconds"]
         extra = ""
         if gather is not None:
-            extra = (f"; the unbounded gather lost {gather['failed']:,} of {gather['objects']:,} objects with "
-                     f"{gather['throttled_server']:,} 429s ({gather['vault']} vault), kvmigrate "
-                     f"{runs.get('kvm-' + gather['vault'], {}).get('failed')} there")
-        add(f">= 10x faster than the sequential loop at {ours['objects']:,} objects, 0 failures",
+            extra = (
+                f"; the unbounded gather lost {gather['failed']:,} of {gather['objects']:,} objects with "
+                f"{gather['throttled_server']:,} 429s ({gather['vault']} vault), kvmigrate "
+                f"{runs.get('kvm-' + gather['vault'], {}).get('failed')} there"
+            )
+        add(
+            f">= 10x faster than the sequential loop at {ours['objects']:,} objects, 0 failures",
             f"{factor:.1f}x ({loop['wall_seconds']:.0f} s vs {ours['wall_seconds']:.1f} s), kvmigrate failed "
-            f"{ours['failed']}{extra}", factor >= 10 and ours["failed"] == 0)
+            f"{ours['failed']}{extra}",
+            factor >= 10 and ours["failed"] == 0,
+        )
     return rows
 
 
@@ -104,16 +137,44 @@ def _row_cells(run: dict[str, Any]) -> list[str]:
     moved = f"{_num(run['moved'])}/{_num(run['failed'])}"
     client = run["throttled_client"]
     throttled = f"{_num(client)}/{run['throttled_server']:,}"
-    return [run["id"], run["tool"], f"{run['vault']} ({run['objects']:,})", _num(run["wall_seconds"]) + extrapolated,
-            _num(run["engine_seconds"]), _num(run["t_star_seconds"]), _num(run["ratio"], 2),
-            _num(run["engine_ratio"], 2), moved, throttled, f"{100 * run['throttled_share']:.1f}%",
-            _num(run["peak_rss_mb"], 0), _num(run["cpu_seconds"]), _num(run["cpu_ms_per_object"], 2),
-            _num(run["emulator_cpu_seconds"]), _num(run.get("other_load_cores", 0.0), 2)]
+    return [
+        run["id"],
+        run["tool"],
+        f"{run['vault']} ({run['objects']:,})",
+        _num(run["wall_seconds"]) + extrapolated,
+        _num(run["engine_seconds"]),
+        _num(run["t_star_seconds"]),
+        _num(run["ratio"], 2),
+        _num(run["engine_ratio"], 2),
+        moved,
+        throttled,
+        f"{100 * run['throttled_share']:.1f}%",
+        _num(run["peak_rss_mb"], 0),
+        _num(run["cpu_seconds"]),
+        _num(run["cpu_ms_per_object"], 2),
+        _num(run["emulator_cpu_seconds"]),
+        _num(run.get("other_load_cores", 0.0), 2),
+    ]
 
 
-HEADERS = ["run", "tool", "vault (objects)", "wall s", "engine s", "T* s", "wall/T*", "engine/T*", "moved/failed",
-           "429 client/server", "429 share", "peak RSS MB", "CPU s", "CPU ms/obj", "emulator CPU s",
-           "other load (cores)"]
+HEADERS = [
+    "run",
+    "tool",
+    "vault (objects)",
+    "wall s",
+    "engine s",
+    "T* s",
+    "wall/T*",
+    "engine/T*",
+    "moved/failed",
+    "429 client/server",
+    "429 share",
+    "peak RSS MB",
+    "CPU s",
+    "CPU ms/obj",
+    "emulator CPU s",
+    "other load (cores)",
+]
 
 
 def text_table(results: dict[str, Any]) -> str:
@@ -121,17 +182,25 @@ def text_table(results: dict[str, Any]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(HEADERS))]
     lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)) for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
-    out = ["", *lines, "  (* = extrapolated from a sample; T* = charged requests on the busiest vault / its limit "
-                       "per second)", ""]
+    out = [
+        "",
+        *lines,
+        "  (* = extrapolated from a sample; T* = charged requests on the busiest vault / its limit per second)",
+        "",
+    ]
     startup = results.get("startup")
     if startup:
-        out.append(f"start-up: `kvmigrate --version` {startup['version']['wall_seconds']:.2f} s; imports of a copy "
-                   f"{startup['imports']['wall_seconds']:.2f} s (included in every wall time above)")
+        out.append(
+            f"start-up: `kvmigrate --version` {startup['version']['wall_seconds']:.2f} s; imports of a copy "
+            f"{startup['imports']['wall_seconds']:.2f} s (included in every wall time above)"
+        )
     for row in results.get("speedups", []):
         star = " (extrapolated)" if row["extrapolated"] else ""
-        out.append(f"speed-up vs {row['alternative']} on {row['vault']}: {row['speedup']:.1f}x{star} "
-                   f"(moved {row['alternative_moved']}, failed {row['alternative_failed']}, "
-                   f"429s {row['alternative_429']})")
+        out.append(
+            f"speed-up vs {row['alternative']} on {row['vault']}: {row['speedup']:.1f}x{star} "
+            f"(moved {row['alternative_moved']}, failed {row['alternative_failed']}, "
+            f"429s {row['alternative_429']})"
+        )
     out.append("")
     for row in results.get("targets", []):
         verdict = {True: "MET", False: "NOT MET", None: "not measured"}[row["met"]]
@@ -148,101 +217,201 @@ def _md_table(headers: list[str], rows: list[list[str]]) -> str:
 def _profile_md(title: str, data: dict[str, Any], top: int = 10) -> list[str]:
     if not data or not data.get("samples"):
         return [f"{title}: no samples."]
-    lines = [f"**{title}**: {data['busy_seconds']:.1f} s of busy samples ({data['idle_seconds']:.1f} s idle "
-             f"left out); {100 * data['in_worker_threads']['share']:.0f}% of the busy ones in worker threads.", ""]
-    lines.append(_md_table(["owner", "seconds", "share"],
-                           [[k, f"{v['seconds']:.2f}", f"{100 * v['share']:.1f}%"]
-                            for k, v in list(data["by_owner"].items())[:top]]))
+    lines = [
+        f"**{title}**: {data['busy_seconds']:.1f} s of busy samples ({data['idle_seconds']:.1f} s idle "
+        f"left out); {100 * data['in_worker_threads']['share']:.0f}% of the busy ones in worker threads.",
+        "",
+    ]
+    lines.append(
+        _md_table(
+            ["owner", "seconds", "share"],
+            [[k, f"{v['seconds']:.2f}", f"{100 * v['share']:.1f}%"] for k, v in list(data["by_owner"].items())[:top]],
+        )
+    )
     lines += ["", "Hottest functions (self time):", ""]
-    lines.append(_md_table(["function", "share"], [[f"`{row['function']}`", f"{100 * row['share']:.1f}%"]
-                                                   for row in data["top_self"][:top]]))
+    lines.append(
+        _md_table(
+            ["function", "share"],
+            [[f"`{row['function']}`", f"{100 * row['share']:.1f}%"] for row in data["top_self"][:top]],
+        )
+    )
     if data.get("top_inclusive_kvmigrate"):
         lines += ["", "kvmigrate functions, inclusive time:", ""]
-        lines.append(_md_table(["function", "share"], [[f"`{row['function']}`", f"{100 * row['share']:.1f}%"]
-                                                       for row in data["top_inclusive_kvmigrate"][:top]]))
+        lines.append(
+            _md_table(
+                ["function", "share"],
+                [
+                    [f"`{row['function']}`", f"{100 * row['share']:.1f}%"]
+                    for row in data["top_inclusive_kvmigrate"][:top]
+                ],
+            )
+        )
     return lines
 
 
 def markdown(results: dict[str, Any]) -> str:
     """The generated part of benchmarks/README.md."""
     info, config = results["machine"], results["config"]
-    out = [f"Last full run: {results['generated']} (kvmigrate/ at commit {info['commit']}), "
-           f"{results['total_seconds'] / 60:.1f} minutes in all.", ""]
+    out = [
+        f"Last full run: {results['generated']} (kvmigrate/ at commit {info['commit']}), "
+        f"{results['total_seconds'] / 60:.1f} minutes in all.",
+        "",
+    ]
     if info.get("commit_end", info["commit"]) != info["commit"]:
-        out += [f"**Warning:** kvmigrate changed during this run ({info['commit']} → {info['commit_end']}); rows "
-                "may have measured different code.", ""]
-    out.append(_md_table(["machine", ""], [
-        ["cores (nproc)", str(info["nproc"])], ["CPU", info["cpu_model"]], ["memory", f"{info['memory_gib']} GiB"],
-        ["Python", info["python"]], ["platform", info["platform"]],
-        ["load average at start / end", f"{info['load_average_start']} / {info.get('load_average_end')}"],
-        ["packages", ", ".join(f"{k} {v}" for k, v in info["packages"].items())]]))
+        out += [
+            f"**Warning:** kvmigrate changed during this run ({info['commit']} → {info['commit_end']}); rows "
+            "may have measured different code.",
+            "",
+        ]
+    out.append(
+        _md_table(
+            ["machine", ""],
+            [
+                ["cores (nproc)", str(info["nproc"])],
+                ["CPU", info["cpu_model"]],
+                ["memory", f"{info['memory_gib']} GiB"],
+                ["Python", info["python"]],
+                ["platform", info["platform"]],
+                ["load average at start / end", f"{info['load_average_start']} / {info.get('load_average_end')}"],
+                ["packages", ", ".join(f"{k} {v}" for k, v in info["packages"].items())],
+            ],
+        )
+    )
     settings = results["settings"]
-    out += ["", f"Emulator: latency {settings['latency_ms']:g} ms, {settings['rate_limit']:,} transactions per 10 s "
-                f"per vault, {settings['create_rate_limit']} creates per 10 s, no Retry-After. kvmigrate "
-                f"`--rps {config['rps']:g}`, default concurrency (32). CA trust: `{config['trust']}`. "
-                f"Mixed vault: {config['mixed']['objects']} objects ({config['mixed']['single']} plain secrets, "
-                f"{config['mixed']['multi']} secrets x {config['mixed']['versions']} versions, 2 odd secrets, "
-                f"{config['mixed']['rsa_keys']} RSA keys x 2 versions, {config['mixed']['ec_keys']} EC keys, "
-                f"{config['mixed']['certificates']} certificates).", ""]
+    out += [
+        "",
+        f"Emulator: latency {settings['latency_ms']:g} ms, {settings['rate_limit']:,} transactions per 10 s "
+        f"per vault, {settings['create_rate_limit']} creates per 10 s, no Retry-After. kvmigrate "
+        f"`--rps {config['rps']:g}`, default concurrency (32). CA trust: `{config['trust']}`. "
+        f"Mixed vault: {config['mixed']['objects']} objects ({config['mixed']['single']} plain secrets, "
+        f"{config['mixed']['multi']} secrets x {config['mixed']['versions']} versions, 2 odd secrets, "
+        f"{config['mixed']['rsa_keys']} RSA keys x 2 versions, {config['mixed']['ec_keys']} EC keys, "
+        f"{config['mixed']['certificates']} certificates).",
+        "",
+    ]
     out.append(_md_table(HEADERS, [_row_cells(run) for run in results["runs"]]))
-    out += ["", "`*` extrapolated linearly from a sample (see notes). wall = the child process from fork to exit; "
-                "engine = the tool's own elapsed time (kvmigrate's `elapsed_seconds`, the alternative's "
-                "`elapsed_seconds`). T* = charged requests on the busiest vault / (rate_limit / 10 s).", ""]
+    out += [
+        "",
+        "`*` extrapolated linearly from a sample (see notes). wall = the child process from fork to exit; "
+        "engine = the tool's own elapsed time (kvmigrate's `elapsed_seconds`, the alternative's "
+        "`elapsed_seconds`). T* = charged requests on the busiest vault / (rate_limit / 10 s).",
+        "",
+    ]
     notes = [f"- `{run['id']}`: {'; '.join(run['notes'])}" for run in results["runs"] if run["notes"]]
     if notes:
         out += ["Notes:", "", *notes, ""]
     startup = results.get("startup")
     if startup:
-        out += [f"Start-up (median of 5, included in every wall time, never subtracted): "
-                f"`python -m kvmigrate --version` {startup['version']['wall_seconds']:.2f} s "
-                f"({startup['version']['peak_rss_mb']:.0f} MB); importing what a copy imports "
-                f"{startup['imports']['wall_seconds']:.2f} s ({startup['imports']['peak_rss_mb']:.0f} MB).", ""]
+        out += [
+            f"Start-up (median of 5, included in every wall time, never subtracted): "
+            f"`python -m kvmigrate --version` {startup['version']['wall_seconds']:.2f} s "
+            f"({startup['version']['peak_rss_mb']:.0f} MB); importing what a copy imports "
+            f"{startup['imports']['wall_seconds']:.2f} s ({startup['imports']['peak_rss_mb']:.0f} MB).",
+            "",
+        ]
     if results.get("speedups"):
         out += ["### kvmigrate against the usual ways", ""]
-        out.append(_md_table(["vault", "alternative", "its wall s", "kvmigrate wall s", "kvmigrate speed-up",
-                              "alternative moved / failed / 429s"],
-                             [[f"{r['vault']} ({r['objects']:,})", TOOLS[r["alternative"]],
-                               f"{r['alternative_wall']:,.1f}" + (" (extrapolated)" if r["extrapolated"] else ""),
-                               f"{r['kvmigrate_wall']:,.1f}", f"{r['speedup']:.1f}x",
-                               f"{_num(r['alternative_moved'])} / {_num(r['alternative_failed'])} / "
-                               f"{r['alternative_429']:,}"] for r in results["speedups"]]))
+        out.append(
+            _md_table(
+                [
+                    "vault",
+                    "alternative",
+                    "its wall s",
+                    "kvmigrate wall s",
+                    "kvmigrate speed-up",
+                    "alternative moved / failed / 429s",
+                ],
+                [
+                    [
+                        f"{r['vault']} ({r['objects']:,})",
+                        TOOLS[r["alternative"]],
+                        f"{r['alternative_wall']:,.1f}" + (" (extrapolated)" if r["extrapolated"] else ""),
+                        f"{r['kvmigrate_wall']:,.1f}",
+                        f"{r['speedup']:.1f}x",
+                        f"{_num(r['alternative_moved'])} / {_num(r['alternative_failed'])} / {r['alternative_429']:,}",
+                    ]
+                    for r in results["speedups"]
+                ],
+            )
+        )
         out.append("")
     runs = _runs(results)
     whatif = [run for run in results["runs"] if run["case"] == "whatif"]
     if whatif:
-        out += ["### What the suggested fixes would buy (what-if runs, same run)", "",
-                "Each row runs kvmigrate through `benchmarks/whatif.py`, which patches kvmigrate or a library in "
-                "memory to stand in for a suggested fix (see that file; nothing is shipped). Each is compared with "
-                "the unpatched product on the same vault and settings: `whatif-none`, run back to back with the "
-                "patched runs, or `adaptive-small` for the limiter.", ""]
+        out += [
+            "### What the suggested fixes would buy (what-if runs, same run)",
+            "",
+            "Each row runs kvmigrate through `benchmarks/whatif.py`, which patches kvmigrate or a library in "
+            "memory to stand in for a suggested fix (see that file; nothing is shipped). Each is compared with "
+            "the unpatched product on the same vault and settings: `whatif-none`, run back to back with the "
+            "patched runs, or `adaptive-small` for the limiter.",
+            "",
+        ]
         rows = []
         for run in whatif:
             base = runs.get("adaptive-small") if "adaptive" in run["id"] else runs.get("whatif-none")
             label = run["tool"].replace("kvmigrate copy + ", "")
-            rows.append([label, f"{run['vault']} ({run['objects']:,})", f"{run['wall_seconds']:.1f}",
-                         f"{run['ratio']:.2f}", _num(run["engine_ratio"], 2), f"{100 * run['throttled_share']:.1f}%",
-                         f"{run['cpu_seconds']:.1f}", f"{run['other_load_cores']:.2f}",
-                         f"{base['wall_seconds'] / run['wall_seconds']:.2f}x" if base and base is not run else "-"])
-        out.append(_md_table(["variant", "vault", "wall s", "wall/T*", "engine/T*", "429 share", "CPU s",
-                              "other load (cores)", "speed vs unpatched"], rows))
+            rows.append(
+                [
+                    label,
+                    f"{run['vault']} ({run['objects']:,})",
+                    f"{run['wall_seconds']:.1f}",
+                    f"{run['ratio']:.2f}",
+                    _num(run["engine_ratio"], 2),
+                    f"{100 * run['throttled_share']:.1f}%",
+                    f"{run['cpu_seconds']:.1f}",
+                    f"{run['other_load_cores']:.2f}",
+                    f"{base['wall_seconds'] / run['wall_seconds']:.2f}x" if base and base is not run else "-",
+                ]
+            )
+        out.append(
+            _md_table(
+                [
+                    "variant",
+                    "vault",
+                    "wall s",
+                    "wall/T*",
+                    "engine/T*",
+                    "429 share",
+                    "CPU s",
+                    "other load (cores)",
+                    "speed vs unpatched",
+                ],
+                rows,
+            )
+        )
         out.append("")
     out += ["### Targets", ""]
-    out.append(_md_table(["target", "measured", "verdict"],
-                         [[r["target"], r["measured"], {True: "**met**", False: "**not met**",
-                                                        None: "not measured"}[r["met"]]]
-                          for r in results["targets"]]))
+    out.append(
+        _md_table(
+            ["target", "measured", "verdict"],
+            [
+                [r["target"], r["measured"], {True: "**met**", False: "**not met**", None: "not measured"}[r["met"]]]
+                for r in results["targets"]
+            ],
+        )
+    )
     profile = results.get("profile")
     if profile and "client" in profile:
-        out += ["", "### Profile of a copy at the limit (`profile-small`)", "",
-                f"Wall {profile['wall_seconds']:.1f} s; kvmigrate CPU {profile['client_cpu_seconds']:.1f} s; "
-                f"emulator CPU {profile['emulator_cpu_seconds']:.1f} s (separate process, from /proc).", ""]
+        out += [
+            "",
+            "### Profile of a copy at the limit (`profile-small`)",
+            "",
+            f"Wall {profile['wall_seconds']:.1f} s; kvmigrate CPU {profile['client_cpu_seconds']:.1f} s; "
+            f"emulator CPU {profile['emulator_cpu_seconds']:.1f} s (separate process, from /proc).",
+            "",
+        ]
         out += _profile_md("kvmigrate process", profile["client"])
         out += [""]
         out += _profile_md("emulator process", profile["emulator"], top=8)
     seeding = results.get("seeding")
     if seeding:
-        out += ["", "Seeding (limits and latency off, not measured): " + "; ".join(
-            f"{k} {v['objects']:,} objects in {v['seconds']:.1f} s" for k, v in seeding.items()) + "."]
+        out += [
+            "",
+            "Seeding (limits and latency off, not measured): "
+            + "; ".join(f"{k} {v['objects']:,} objects in {v['seconds']:.1f} s" for k, v in seeding.items())
+            + ".",
+        ]
     return "\n".join(out)
 
 

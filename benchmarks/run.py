@@ -39,24 +39,35 @@ REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 STRATEGIES = ("sequential-backup", "sequential-value", "unbounded-gather")
-TOOL_OF = {"sequential-backup": "(a) sequential backup/restore loop", "sequential-value": "(b) sequential value copy",
-           "unbounded-gather": "(c) unbounded asyncio.gather", "kvmigrate": "kvmigrate copy"}
+TOOL_OF = {
+    "sequential-backup": "(a) sequential backup/restore loop",
+    "sequential-value": "(b) sequential value copy",
+    "unbounded-gather": "(c) unbounded asyncio.gather",
+    "kvmigrate": "kvmigrate copy",
+}
 
 #: Source vaults and, per source, one fresh target per measured run.
 SOURCES = {"small": "src-small", "large": "src-large", "mixed": "src-mixed", "plan": "src-plan"}
 #: What-if targets on the small vault: one per variant, up to this many.
 MAX_WHATIF = 8
 TARGETS = {
-    "small": ("kvmigrate", *STRATEGIES, "adaptive", "trust", "profile",
-              *(f"wi{i}" for i in range(MAX_WHATIF))),
+    "small": ("kvmigrate", *STRATEGIES, "adaptive", "trust", "profile", *(f"wi{i}" for i in range(MAX_WHATIF))),
     "large": ("kvmigrate", *STRATEGIES, *(f"wi{i}" for i in range(MAX_WHATIF))),
     "mixed": ("kvmigrate", *STRATEGIES),
     "plan": ("plan",),
 }
 #: Operations the emulator charges to the create budget (create_rate_limit) instead of the general one.
 CREATE_OPERATIONS = ("secrets.set", "keys.import", "certificates.import")
-SHORT = {"kvmigrate": "kvm", "sequential-backup": "seq", "sequential-value": "val", "unbounded-gather": "gat",
-         "adaptive": "ada", "trust": "tru", "profile": "prof", "plan": "plan"}
+SHORT = {
+    "kvmigrate": "kvm",
+    "sequential-backup": "seq",
+    "sequential-value": "val",
+    "unbounded-gather": "gat",
+    "adaptive": "ada",
+    "trust": "tru",
+    "profile": "prof",
+    "plan": "plan",
+}
 
 
 def target_vault(size: str, use: str) -> str:
@@ -116,8 +127,12 @@ class Bench:
         self.workdir = workdir
         self.runs: list[Run] = []
         self.extra: dict[str, Any] = {}
-        self.sizes = {"small": config.n_small, "large": config.n_large, "mixed": config.mixed.objects,
-                      "plan": config.plan_n}
+        self.sizes = {
+            "small": config.n_small,
+            "large": config.n_large,
+            "mixed": config.mixed.objects,
+            "plan": config.plan_n,
+        }
 
     # -- environment of the children -----------------------------------------------------------------------------------
     def child_env(self, trust: str | None = None) -> dict[str, str]:
@@ -151,14 +166,27 @@ class Bench:
             asyncio.run(seed_secrets(url, names, self.emu.environment))
         self.emu.configure([vault], BENCH_SETTINGS)
         took = time.monotonic() - started
-        self.extra.setdefault("seeding", {})[size] = {"objects": self.sizes[size], "seconds": round(took, 2),
-                                                      "emulator_cpu_seconds": round(self.emu.cpu_seconds() - cpu, 2)}
+        self.extra.setdefault("seeding", {})[size] = {
+            "objects": self.sizes[size],
+            "seconds": round(took, 2),
+            "emulator_cpu_seconds": round(self.emu.cpu_seconds() - cpu, 2),
+        }
         log(f"seeded {vault}: {self.sizes[size]} objects in {took:.1f} s")
 
     # -- one measured run ----------------------------------------------------------------------------------------------
-    def measure(self, *, run_id: str, case: str, tool: str, size: str, use: str, command: list[str],
-                settings: dict[str, Any] | None = None, env: dict[str, str] | None = None,
-                profile_dir: Path | None = None) -> tuple[Run, ChildResult]:
+    def measure(
+        self,
+        *,
+        run_id: str,
+        case: str,
+        tool: str,
+        size: str,
+        use: str,
+        command: list[str],
+        settings: dict[str, Any] | None = None,
+        env: dict[str, str] | None = None,
+        profile_dir: Path | None = None,
+    ) -> tuple[Run, ChildResult]:
         """Run ``command`` against SOURCES[size] → its ``use`` target and collect every measurement."""
         source, target = SOURCES[size], target_vault(size, use)
         vaults = [source, target]
@@ -195,30 +223,62 @@ class Bench:
         t_star = stats[busiest]["t_star_seconds"]
         throttled = sum(s["throttled"] for s in stats.values())
         requests = sum(s["requests"] for s in stats.values())
-        run = Run(id=run_id, case=case, tool=tool, vault=size, objects=self.sizes[size], command=" ".join(command),
-                  returncode=result.returncode, wall_seconds=result.wall_seconds, engine_seconds=None,
-                  peak_rss_mb=result.peak_rss_mb, cpu_seconds=result.cpu_seconds, moved=None, failed=None,
-                  throttled_client=None, vault_stats=stats, busiest_vault=busiest,
-                  busiest_charged=stats[busiest]["charged"], t_star_seconds=t_star,
-                  ratio=result.wall_seconds / t_star if t_star else float("nan"), engine_ratio=None,
-                  throttled_server=throttled, requests_server=requests,
-                  throttled_share=throttled / requests if requests else 0.0, emulator_cpu_seconds=emulator_cpu,
-                  other_load_cores=other_cores, started=started_at)
+        run = Run(
+            id=run_id,
+            case=case,
+            tool=tool,
+            vault=size,
+            objects=self.sizes[size],
+            command=" ".join(command),
+            returncode=result.returncode,
+            wall_seconds=result.wall_seconds,
+            engine_seconds=None,
+            peak_rss_mb=result.peak_rss_mb,
+            cpu_seconds=result.cpu_seconds,
+            moved=None,
+            failed=None,
+            throttled_client=None,
+            vault_stats=stats,
+            busiest_vault=busiest,
+            busiest_charged=stats[busiest]["charged"],
+            t_star_seconds=t_star,
+            ratio=result.wall_seconds / t_star if t_star else float("nan"),
+            engine_ratio=None,
+            throttled_server=throttled,
+            requests_server=requests,
+            throttled_share=throttled / requests if requests else 0.0,
+            emulator_cpu_seconds=emulator_cpu,
+            other_load_cores=other_cores,
+            started=started_at,
+        )
         if result.returncode not in (0, 1):
             run.notes.append(f"exit code {result.returncode}: {result.stderr.strip()[-400:]}")
         return run, result
 
     def record(self, run: Run) -> None:
         self.runs.append(run)
-        log(f"    wall {run.wall_seconds:.1f} s, T* {run.t_star_seconds:.1f} s, ratio {run.ratio:.2f}, "
+        log(
+            f"    wall {run.wall_seconds:.1f} s, T* {run.t_star_seconds:.1f} s, ratio {run.ratio:.2f}, "
             f"moved {run.moved}, failed {run.failed}, 429s {run.throttled_server}, "
             f"RSS {run.peak_rss_mb:.0f} MB, CPU {run.cpu_seconds:.1f} s, "
-            f"emulator CPU {run.emulator_cpu_seconds:.1f} s, other processes {run.other_load_cores:.2f} cores")
+            f"emulator CPU {run.emulator_cpu_seconds:.1f} s, other processes {run.other_load_cores:.2f} cores"
+        )
 
     # -- the tools -----------------------------------------------------------------------------------------------------
-    def kvmigrate_copy(self, *, run_id: str, case: str, size: str, use: str, rps: float,
-                       settings: dict[str, Any] | None = None, trust: str | None = None,
-                       profile_dir: Path | None = None, tool: str = "kvmigrate", patches: str = "") -> Run:
+    def kvmigrate_copy(
+        self,
+        *,
+        run_id: str,
+        case: str,
+        size: str,
+        use: str,
+        rps: float,
+        settings: dict[str, Any] | None = None,
+        trust: str | None = None,
+        profile_dir: Path | None = None,
+        tool: str = "kvmigrate",
+        patches: str = "",
+    ) -> Run:
         """``kvmigrate copy``; with ``patches``, through benchmarks/whatif.py (a what-if run, never the product)."""
         state = self.workdir / "state" / f"{run_id}.db"
         state.parent.mkdir(parents=True, exist_ok=True)
@@ -226,10 +286,30 @@ class Bench:
         env = self.child_env(trust)
         if patches:
             env["BENCH_PATCHES"] = patches.replace("+", ",")
-        command = [PYTHON, *entry, "copy", self.emu.urls[SOURCES[size]],
-                   self.emu.urls[target_vault(size, use)], "-o", "json", "--state", str(state), "--rps", f"{rps:g}"]
-        run, result = self.measure(run_id=run_id, case=case, tool=tool, size=size, use=use, command=command,
-                                   settings=settings, env=env, profile_dir=profile_dir)
+        command = [
+            PYTHON,
+            *entry,
+            "copy",
+            self.emu.urls[SOURCES[size]],
+            self.emu.urls[target_vault(size, use)],
+            "-o",
+            "json",
+            "--state",
+            str(state),
+            "--rps",
+            f"{rps:g}",
+        ]
+        run, result = self.measure(
+            run_id=run_id,
+            case=case,
+            tool=tool,
+            size=size,
+            use=use,
+            command=command,
+            settings=settings,
+            env=env,
+            profile_dir=profile_dir,
+        )
         if patches:
             run.notes.append(f"what-if: kvmigrate with benchmarks/whatif.py patches {patches}")
         try:
@@ -237,9 +317,20 @@ class Bench:
         except ValueError:
             run.notes.append(f"no JSON summary; stderr: {result.stderr.strip()[-400:]}")
             summary = {}
-        run.summary = {k: summary.get(k) for k in ("copied", "already_copied", "skipped", "failed", "requests",
-                                                   "requests_by_vault", "throttled", "throttled_by_vault",
-                                                   "elapsed_seconds")}
+        run.summary = {
+            k: summary.get(k)
+            for k in (
+                "copied",
+                "already_copied",
+                "skipped",
+                "failed",
+                "requests",
+                "requests_by_vault",
+                "throttled",
+                "throttled_by_vault",
+                "elapsed_seconds",
+            )
+        }
         run.summary["failures"] = (summary.get("failures") or [])[:5]
         run.moved, run.failed = summary.get("copied"), summary.get("failed")
         run.throttled_client = summary.get("throttled")
@@ -250,12 +341,24 @@ class Bench:
         return run
 
     def alternative(self, *, strategy: str, size: str, sample: int | None) -> Run:
-        command = [PYTHON, "-m", "benchmarks.alternatives", strategy, self.emu.urls[SOURCES[size]],
-                   self.emu.urls[target_vault(size, strategy)]]
+        command = [
+            PYTHON,
+            "-m",
+            "benchmarks.alternatives",
+            strategy,
+            self.emu.urls[SOURCES[size]],
+            self.emu.urls[target_vault(size, strategy)],
+        ]
         if sample is not None:
             command += ["--sample", str(sample)]
-        run, result = self.measure(run_id=f"{SHORT[strategy]}-{size}", case="alternatives", tool=strategy,
-                                   size=size, use=strategy, command=command)
+        run, result = self.measure(
+            run_id=f"{SHORT[strategy]}-{size}",
+            case="alternatives",
+            tool=strategy,
+            size=size,
+            use=strategy,
+            command=command,
+        )
         try:
             tally = json.loads(result.stdout)
         except ValueError:
@@ -273,8 +376,12 @@ class Bench:
             factor = run.objects / listed
             timed = tally.get("list_seconds", 0.0) + tally.get("loop_seconds", 0.0)
             run.objects_measured = listed
-            run.extrapolated = {"sample": listed, "factor": round(factor, 3), "measured_wall": run.wall_seconds,
-                                "measured_t_star": run.t_star_seconds}
+            run.extrapolated = {
+                "sample": listed,
+                "factor": round(factor, 3),
+                "measured_wall": run.wall_seconds,
+                "measured_t_star": run.t_star_seconds,
+            }
             run.wall_seconds = run.wall_seconds - timed + timed * factor
             run.t_star_seconds *= factor
             run.ratio = run.wall_seconds / run.t_star_seconds if run.t_star_seconds else float("nan")
@@ -285,10 +392,21 @@ class Bench:
         return run
 
     def plan(self) -> Run:
-        command = [PYTHON, "-m", "kvmigrate", "plan", self.emu.urls[SOURCES["plan"]],
-                   self.emu.urls[target_vault("plan", "plan")], "-o", "json", "--rps", f"{self.config.rps:g}"]
-        run, result = self.measure(run_id="plan-scale", case="scale", tool="kvmigrate plan", size="plan",
-                                   use="plan", command=command)
+        command = [
+            PYTHON,
+            "-m",
+            "kvmigrate",
+            "plan",
+            self.emu.urls[SOURCES["plan"]],
+            self.emu.urls[target_vault("plan", "plan")],
+            "-o",
+            "json",
+            "--rps",
+            f"{self.config.rps:g}",
+        ]
+        run, result = self.measure(
+            run_id="plan-scale", case="scale", tool="kvmigrate plan", size="plan", use="plan", command=command
+        )
         try:
             document = json.loads(result.stdout)
             summary = document.get("summary", {})
@@ -303,19 +421,34 @@ class Bench:
     # -- start-up ------------------------------------------------------------------------------------------------------
     def startup(self) -> None:
         """Process start-up, reported separately and never subtracted: `--version`, and the imports of a copy."""
-        probes = {"version": [PYTHON, "-m", "kvmigrate", "--version"],
-                  "imports": [PYTHON, "-c", "import kvmigrate.cli, kvmigrate.engine, kvmigrate.plan"]}
+        probes = {
+            "version": [PYTHON, "-m", "kvmigrate", "--version"],
+            "imports": [PYTHON, "-c", "import kvmigrate.cli, kvmigrate.engine, kvmigrate.plan"],
+        }
         result: dict[str, Any] = {}
         for name, command in probes.items():
-            samples = [run_child(command, env=self.child_env(), workdir=self.workdir / "runs",
-                                 label=f"startup-{name}-{i}", timeout=120, cwd=REPO) for i in range(5)]
-            result[name] = {"command": " ".join(command[1:]),
-                            "wall_seconds": statistics.median(s.wall_seconds for s in samples),
-                            "cpu_seconds": statistics.median(s.cpu_seconds for s in samples),
-                            "peak_rss_mb": statistics.median(s.peak_rss_mb for s in samples)}
+            samples = [
+                run_child(
+                    command,
+                    env=self.child_env(),
+                    workdir=self.workdir / "runs",
+                    label=f"startup-{name}-{i}",
+                    timeout=120,
+                    cwd=REPO,
+                )
+                for i in range(5)
+            ]
+            result[name] = {
+                "command": " ".join(command[1:]),
+                "wall_seconds": statistics.median(s.wall_seconds for s in samples),
+                "cpu_seconds": statistics.median(s.cpu_seconds for s in samples),
+                "peak_rss_mb": statistics.median(s.peak_rss_mb for s in samples),
+            }
         self.extra["startup"] = result
-        log(f"start-up: --version {result['version']['wall_seconds']:.2f} s, imports of a copy "
-            f"{result['imports']['wall_seconds']:.2f} s")
+        log(
+            f"start-up: --version {result['version']['wall_seconds']:.2f} s, imports of a copy "
+            f"{result['imports']['wall_seconds']:.2f} s"
+        )
 
 
 def vault_usage(raw: dict[str, Any], rate_limit: int, create_rate_limit: int) -> dict[str, Any]:
@@ -329,9 +462,17 @@ def vault_usage(raw: dict[str, Any], rate_limit: int, create_rate_limit: int) ->
     general = max(0, charged - creates)
     t_general = general / (rate_limit / 10) if rate_limit else 0.0
     t_creates = creates / (create_rate_limit / 10) if create_rate_limit else 0.0
-    return {"requests": raw["requests"], "throttled": raw["throttled"], "unauthorized": raw["unauthorized"],
-            "charged": charged, "creates": creates, "rate_limit": rate_limit, "create_rate_limit": create_rate_limit,
-            "t_star_seconds": max(t_general, t_creates), "operations": raw["operations"]}
+    return {
+        "requests": raw["requests"],
+        "throttled": raw["throttled"],
+        "unauthorized": raw["unauthorized"],
+        "charged": charged,
+        "creates": creates,
+        "rate_limit": rate_limit,
+        "create_rate_limit": create_rate_limit,
+        "t_star_seconds": max(t_general, t_creates),
+        "operations": raw["operations"],
+    }
 
 
 def log(message: str) -> None:
@@ -350,17 +491,32 @@ def machine() -> dict[str, Any]:
         if line.startswith("MemTotal"):
             memory_kb = int(line.split()[1])
     versions = {}
-    for package in ("kvmigrate", "azure-core", "azure-identity", "azure-keyvault-secrets", "azure-keyvault-keys",
-                    "azure-keyvault-certificates", "aiohttp", "py-spy"):
+    for package in (
+        "kvmigrate",
+        "azure-core",
+        "azure-identity",
+        "azure-keyvault-secrets",
+        "azure-keyvault-keys",
+        "azure-keyvault-certificates",
+        "aiohttp",
+        "py-spy",
+    ):
         try:
             from importlib.metadata import version
 
             versions[package] = version(package)
         except Exception:  # noqa: BLE001 - a missing package is reported as such
             versions[package] = "not installed"
-    return {"nproc": len(os.sched_getaffinity(0)), "cpu_model": model, "memory_gib": round(memory_kb / 2**20, 1),
-            "python": platform.python_version(), "platform": platform.platform(), "packages": versions,
-            "commit": product_state(), "load_average_start": [round(x, 2) for x in os.getloadavg()]}
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": model,
+        "memory_gib": round(memory_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "packages": versions,
+        "commit": product_state(),
+        "load_average_start": [round(x, 2) for x in os.getloadavg()],
+    }
 
 
 def product_state() -> str:
@@ -368,6 +524,7 @@ def product_state() -> str:
 
     Others may commit or edit during a run; commits elsewhere (benchmarks/, tests/) do not change what is measured.
     """
+
     def git(*args: str) -> str:
         return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
 
@@ -401,32 +558,65 @@ def run_cases(bench: Bench) -> None:
                 bench.alternative(strategy=strategy, size=size, sample=None if size in in_full else config.sample)
     if "adaptive" in cases:  # 3. the server allows less than --rps
         limit = {"rate_limit": config.adaptive_rate_limit}
-        bench.kvmigrate_copy(run_id="adaptive-small", case="adaptive", size="small", use="adaptive",
-                             rps=config.adaptive_rps, settings=limit)
+        bench.kvmigrate_copy(
+            run_id="adaptive-small",
+            case="adaptive",
+            size="small",
+            use="adaptive",
+            rps=config.adaptive_rps,
+            settings=limit,
+        )
     if "cabundle" in cases:  # the other way to trust the emulator's CA, same vault
         other = "ca-bundle" if config.trust == "system" else "system"
-        run = bench.kvmigrate_copy(run_id=f"trust-{other}-small", case="trust", size="small", use="trust",
-                                   rps=config.rps, trust=other, tool=f"kvmigrate copy ({other})")
-        run.notes.append("CA trusted with --ca-bundle (KVMIGRATE_CA_BUNDLE)" if other == "ca-bundle"
-                         else "CA trusted through SSL_CERT_FILE (the default store)")
+        run = bench.kvmigrate_copy(
+            run_id=f"trust-{other}-small",
+            case="trust",
+            size="small",
+            use="trust",
+            rps=config.rps,
+            trust=other,
+            tool=f"kvmigrate copy ({other})",
+        )
+        run.notes.append(
+            "CA trusted with --ca-bundle (KVMIGRATE_CA_BUNDLE)"
+            if other == "ca-bundle"
+            else "CA trusted through SSL_CERT_FILE (the default store)"
+        )
     if "whatif" in cases:  # what the fixes the profile suggests would buy (patched in-process, never shipped)
         for i, variant in enumerate(config.whatif[:MAX_WHATIF]):
-            bench.kvmigrate_copy(run_id=f"whatif-{variant}", case="whatif", size=config.whatif_vault,
-                                 use=f"wi{i}", rps=config.rps, patches=variant, tool=f"kvmigrate copy + {variant}")
+            bench.kvmigrate_copy(
+                run_id=f"whatif-{variant}",
+                case="whatif",
+                size=config.whatif_vault,
+                use=f"wi{i}",
+                rps=config.rps,
+                patches=variant,
+                tool=f"kvmigrate copy + {variant}",
+            )
     if "profile" in cases:  # 5. where the time goes
         profile_dir = Path(os.environ.get("BENCH_PROFILE_DIR") or bench.workdir / "profile")
         profile_dir.mkdir(parents=True, exist_ok=True)
         if py_spy() is None:
             bench.extra["profile"] = {"error": "py-spy is not installed (make bench installs it into .venv)"}
         else:
-            run = bench.kvmigrate_copy(run_id="profile-small", case="profile", size="small", use="profile",
-                                       rps=config.rps, profile_dir=profile_dir, tool="kvmigrate copy (py-spy)")
+            run = bench.kvmigrate_copy(
+                run_id="profile-small",
+                case="profile",
+                size="small",
+                use="profile",
+                rps=config.rps,
+                profile_dir=profile_dir,
+                tool="kvmigrate copy (py-spy)",
+            )
             run.notes.append("sampled by py-spy at 100 Hz (client and emulator); attached 0.3 s after start")
-            bench.extra["profile"] = {"run": run.id, "client": summarise(profile_dir / "client.raw").as_dict(),
-                                      "emulator": summarise(profile_dir / "emulator.raw").as_dict(),
-                                      "emulator_cpu_seconds": round(run.emulator_cpu_seconds, 2),
-                                      "client_cpu_seconds": round(run.cpu_seconds, 2),
-                                      "wall_seconds": round(run.wall_seconds, 2)}
+            bench.extra["profile"] = {
+                "run": run.id,
+                "client": summarise(profile_dir / "client.raw").as_dict(),
+                "emulator": summarise(profile_dir / "emulator.raw").as_dict(),
+                "emulator_cpu_seconds": round(run.emulator_cpu_seconds, 2),
+                "client_cpu_seconds": round(run.cpu_seconds, 2),
+                "wall_seconds": round(run.wall_seconds, 2),
+            }
     if "scale" in cases:  # 4. plan of plan_n objects (seeded last: the emulator is lighter for the other cases)
         bench.seed("plan")
         bench.plan()
@@ -437,8 +627,11 @@ def run_cases(bench: Bench) -> None:
 #: loops are latency-bound and linear, so a sample measures them well; the loop the speed-up target names (sequential
 #: backup at 2,000) and the mixed vault (whose listing order would bias a sample) run in full, as does the gather,
 #: whose throttling is the point. This keeps `make bench` well inside 15 minutes.
-ALTERNATIVES_IN_FULL = {"unbounded-gather": ("small", "mixed", "large"), "sequential-backup": ("small", "mixed"),
-                        "sequential-value": ("mixed",)}
+ALTERNATIVES_IN_FULL = {
+    "unbounded-gather": ("small", "mixed", "large"),
+    "sequential-backup": ("small", "mixed"),
+    "sequential-value": ("mixed",),
+}
 
 
 def main() -> None:
@@ -446,8 +639,10 @@ def main() -> None:
     complete = not config.quick and set(DEFAULT_CASES) <= set(config.cases)
     output = Path(os.environ.get("BENCH_OUTPUT") or HERE / "results" / ("latest.json" if complete else "quick.json"))
     info = machine()
-    log(f"kvmigrate benchmark: {'quick' if config.quick else 'full'} run, cases {','.join(config.cases)}; "
-        f"{info['nproc']} cores ({info['cpu_model']}), results → {output}")
+    log(
+        f"kvmigrate benchmark: {'quick' if config.quick else 'full'} run, cases {','.join(config.cases)}; "
+        f"{info['nproc']} cores ({info['cpu_model']}), results → {output}"
+    )
     environment = clean_environment()  # computed before the clear, or it would be empty (no PATH, no BENCH_*)
     os.environ.clear()
     os.environ.update(environment)
@@ -462,11 +657,19 @@ def main() -> None:
     info["load_average_end"] = [round(x, 2) for x in os.getloadavg()]
     info["commit_end"] = product_state()
     if info["commit_end"] != info["commit"]:
-        log(f"WARNING: kvmigrate changed during the run ({info['commit']} -> {info['commit_end']}); "
-            "the runs may have measured different code")
-    results = {"generated": datetime.now(UTC).isoformat(timespec="seconds"),
-               "total_seconds": round(time.monotonic() - started, 1), "machine": info, "config": config.as_dict(),
-               "settings": BENCH_SETTINGS, **bench.extra, "runs": [run.as_dict() for run in bench.runs]}
+        log(
+            f"WARNING: kvmigrate changed during the run ({info['commit']} -> {info['commit_end']}); "
+            "the runs may have measured different code"
+        )
+    results = {
+        "generated": datetime.now(UTC).isoformat(timespec="seconds"),
+        "total_seconds": round(time.monotonic() - started, 1),
+        "machine": info,
+        "config": config.as_dict(),
+        "settings": BENCH_SETTINGS,
+        **bench.extra,
+        "runs": [run.as_dict() for run in bench.runs],
+    }
     results["speedups"] = report.speedups(results)
     results["targets"] = report.targets(results)
     output.parent.mkdir(parents=True, exist_ok=True)

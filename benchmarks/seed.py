@@ -46,8 +46,9 @@ def secret_value(name: str, size: int = 64) -> str:
     return (f"value-of-{name}-" * (size // 8 + 1))[:size]
 
 
-async def seed_secrets(url: str, names: list[str], environment: dict[str, str], *,
-                       concurrency: int = SEED_CONCURRENCY) -> None:
+async def seed_secrets(
+    url: str, names: list[str], environment: dict[str, str], *, concurrency: int = SEED_CONCURRENCY
+) -> None:
     """PUT one version of each secret in ``names`` into the vault at ``url``."""
     require_loopback(url)
     token = await identity_token(environment)
@@ -58,14 +59,18 @@ async def seed_secrets(url: str, names: list[str], environment: dict[str, str], 
     async def worker(session: aiohttp.ClientSession) -> None:
         for name in pending:  # the shared iterator hands each name to exactly one worker
             for attempt in range(ATTEMPTS):
-                async with session.put(f"{url}/secrets/{name}", params={"api-version": API_VERSION},
-                                       json={"value": secret_value(name)}, headers=headers) as reply:
+                async with session.put(
+                    f"{url}/secrets/{name}",
+                    params={"api-version": API_VERSION},
+                    json={"value": secret_value(name)},
+                    headers=headers,
+                ) as reply:
                     await reply.read()
                     if reply.status == 200:
                         break
                     if reply.status not in (429, 500, 503) or attempt == ATTEMPTS - 1:
                         raise SeedError(f"PUT secret {name} into {url}: HTTP {reply.status}")
-                await asyncio.sleep(0.2 * 2 ** attempt)
+                await asyncio.sleep(0.2 * 2**attempt)
 
     connector = aiohttp.TCPConnector(ssl=context, limit=concurrency)
     async with aiohttp.ClientSession(connector=connector) as session, asyncio.TaskGroup() as group:
@@ -108,15 +113,20 @@ async def seed_mixed(url: str, environment: dict[str, str], shape: MixedShape) -
     await seed_secrets(url, single, environment)
     seeded.secrets += single
     credential = DefaultAzureCredential(exclude_interactive_browser_credential=True)
-    async with credential, SecretClient(url, credential, **options) as secrets, \
-            KeyClient(url, credential, **options) as keys, CertificateClient(url, credential, **options) as certs:
+    async with (
+        credential,
+        SecretClient(url, credential, **options) as secrets,
+        KeyClient(url, credential, **options) as keys,
+        CertificateClient(url, credential, **options) as certs,
+    ):
         gate = asyncio.Semaphore(16)
 
         async def multi(i: int) -> None:
             async with gate:
                 for v in range(shape.versions):
-                    await secrets.set_secret(f"multi-{i:03d}", f"m-{i}-{v}", content_type="text/plain",
-                                             tags={"app": "bench", "v": str(v)})
+                    await secrets.set_secret(
+                        f"multi-{i:03d}", f"m-{i}-{v}", content_type="text/plain", tags={"app": "bench", "v": str(v)}
+                    )
 
         async def rsa(i: int) -> None:
             async with gate:
@@ -129,8 +139,7 @@ async def seed_mixed(url: str, environment: dict[str, str], shape: MixedShape) -
 
         async def certificate(i: int) -> None:
             async with gate:
-                await certs.create_certificate(f"cert-{i:03d}", CertificatePolicy.get_default(),
-                                               _polling_interval=0.1)
+                await certs.create_certificate(f"cert-{i:03d}", CertificatePolicy.get_default(), _polling_interval=0.1)
 
         async with asyncio.TaskGroup() as group:
             for i in range(shape.multi):
@@ -142,8 +151,9 @@ async def seed_mixed(url: str, environment: dict[str, str], shape: MixedShape) -
             for i in range(shape.certificates):
                 group.create_task(certificate(i))
         await secrets.set_secret("disabled-one", "off", enabled=False)
-        await secrets.set_secret("expiring", "soon", expires_on=dt.datetime(2031, 1, 1, tzinfo=dt.UTC),
-                                 tags={"owner": "ops"})
+        await secrets.set_secret(
+            "expiring", "soon", expires_on=dt.datetime(2031, 1, 1, tzinfo=dt.UTC), tags={"owner": "ops"}
+        )
     seeded.secrets += [f"multi-{i:03d}" for i in range(shape.multi)] + ["disabled-one", "expiring"]
     seeded.keys += [f"rsa-{i:03d}" for i in range(shape.rsa_keys)] + [f"ec-{i:03d}" for i in range(shape.ec_keys)]
     seeded.certificates += [f"cert-{i:03d}" for i in range(shape.certificates)]

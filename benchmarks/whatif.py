@@ -33,19 +33,18 @@ def apply(patches: set[str]) -> None:
     if "limiter-no-burst" in patches:
         patch_no_burst()
     if "journal-nondurable" in patches or "journal-off" in patches:
-        from kvmigrate import journal
+        from kvmigrate.journal import groupcommit, store
 
         if "journal-off" in patches:
 
-            async def nothing(self: Any, ref: Any) -> None:
+            async def nothing(self: Any, ref: Any, **kw: Any) -> None:
                 return None
 
-            journal.Journal.get = lambda self, ref: None  # type: ignore[method-assign, assignment]
-            journal.Journal.record_pending = lambda self, ref, versions: None  # type: ignore[method-assign]
-            journal.Journal.mark = lambda self, ref, state, **kw: None  # type: ignore[method-assign]
-            journal.Journal.mark_restoring = nothing  # type: ignore[method-assign]
+            store.Journal.get = lambda self, ref: None  # type: ignore[method-assign, assignment]
+            store.Journal.finish = lambda self, ref, state, **kw: None  # type: ignore[method-assign]
+            store.Journal.mark_restoring = nothing  # type: ignore[method-assign]
         else:
-            write = journal.Journal._write
+            write = store.Journal._write
 
             def relaxed(self: Any, sql: str, parameters: Any, *, durable: bool = False) -> Any:
                 return write(self, sql, parameters)
@@ -53,8 +52,8 @@ def apply(patches: set[str]) -> None:
             async def no_flush(self: Any) -> None:
                 return None
 
-            journal.Journal._write = relaxed  # type: ignore[method-assign]
-            journal._WalSync.flush = no_flush  # type: ignore[method-assign]
+            store.Journal._write = relaxed  # type: ignore[method-assign]
+            groupcommit.WalSync.flush = no_flush  # type: ignore[method-assign]
 
 
 def patch_no_burst() -> None:

@@ -1,9 +1,9 @@
 """Fill an (emulated) vault through the Azure SDK: ``python examples/seed.py VAULT_URL [--secrets N] ...``.
 
 Uses DefaultAzureCredential and KVMIGRATE_CA_BUNDLE, exactly as kvmigrate does, so it runs against the emulator
-after `set -a; . ./emulator.env; set +a`. It rides out Key Vault's throttling as kvmigrate does: secret writes are PUTs,
-which azure-core retries on 429 (here with enough patience for a 10-second window); key and certificate creates are
-POSTs, which azure-core does not retry on a 429 without Retry-After, so ``patiently`` does.
+after `set -a; . ./emulator.env; set +a`. It rides out Key Vault's throttling as kvmigrate does: azure-core gives up
+on a 429 after three tries (and never retries a POST such as a key create on one without Retry-After), while Key
+Vault counts over 10-second windows, so every write goes through ``patiently``.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ T = TypeVar("T")
 
 
 async def patiently(call: Callable[[], Awaitable[T]]) -> T:
-    """Retry a create the vault throttled (429), waiting 1, 2, 4 ... up to 16 s, for up to two minutes."""
+    """Retry a write the vault throttled (429), waiting 1, 2, 4 ... up to 16 s, for up to two minutes."""
     delay, waited = 1.0, 0.0
     while True:
         try:
@@ -50,9 +50,7 @@ async def main() -> None:
     options = {
         "connection_verify": os.environ["KVMIGRATE_CA_BUNDLE"],
         "verify_challenge_resource": False,  # loopback emulator URLs only; never against real vaults
-        "retry_total": 12,
-        "retry_backoff_factor": 1.0,
-        "retry_backoff_max": 16,
+        "retry_status": 0,  # a 429 is waited out by ``patiently``, whatever the method
     }
     async with DefaultAzureCredential() as credential:
         secrets = SecretClient(args.vault_url, credential, **options)
@@ -60,13 +58,13 @@ async def main() -> None:
         certificates = CertificateClient(args.vault_url, credential, **options)
         async with secrets, keys, certificates:
             gate = asyncio.Semaphore(16)
+            tags = {"app": args.prefix}
 
             async def secret(i: int) -> None:
                 async with gate:
                     for v in range(args.versions):
-                        await secrets.set_secret(
-                            f"{args.prefix}-secret-{i:03d}", f"example-value-{i}-{v}", tags={"app": args.prefix}
-                        )
+                        name, value = f"{args.prefix}-secret-{i:03d}", f"example-value-{i}-{v}"
+                        await patiently(lambda name=name, value=value: secrets.set_secret(name, value, tags=tags))
 
             await asyncio.gather(*(secret(i) for i in range(args.secrets)))
             for i in range(args.keys):

@@ -23,6 +23,7 @@ def inspection(archive: Archive, bad: list[str] | None) -> dict[str, Any]:
         "blobs_checked": bad is not None,
         "blob_mismatches": bad or [],
         "tool_version": archive.tool_version,
+        "settings": archive.settings.as_dict(),
         "objects": [
             e.as_dict() for e in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower()))
         ],
@@ -61,4 +62,10 @@ def print_archive(console: Console, archive: Archive, bad: list[str] | None) -> 
             entry.sha256[:16] + "…",
         )
     console.print(table)
-    say(console, f"{len(archive.entries)} objects")
+    settings = archive.settings
+    contacts = 0 if settings.contacts is None else len(settings.contacts.contacts)
+    say(
+        console,
+        f"{len(archive.entries)} objects; settings: {contacts} contact(s), {len(settings.issuers)} issuer(s) (never a "
+        f"password), {len(settings.rotation_policies)} key rotation policies",
+    )
