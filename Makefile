@@ -44,4 +44,4 @@ interop: install
 	AZ=.venv-az/bin/az PYTHON=$(BIN)/python KVMIGRATE=$(BIN)/kvmigrate bash examples/az-cli-workflow.sh
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .venv-az .pytest_cache .mypy_cache .ruff_cache

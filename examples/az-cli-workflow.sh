@@ -17,9 +17,9 @@
 #   az keyvault T show    --name N --vault-name kvdst     (checked against the source)
 #   az keyvault T list    --vault-name kvdst              (checked to list N)
 #
-# KVMIGRATE_INTEROP_PRODUCT_STEP=try|require|skip decides the last step, `kvmigrate restore` of az's folder into
-# kvmig and `kvmigrate verify kvsrc kvmig`: `try` (the default while the product cannot yet restore a folder of raw
-# az backup files) runs it and reports the outcome without failing the script; `require` makes it part of the pass.
+# Then kvmigrate takes over what az wrote: `kvmigrate restore` of az's folder of backup files into kvmig and
+# `kvmigrate verify kvsrc kvmig` (KVMIGRATE_INTEROP_PRODUCT_STEP=try reports their outcome without failing the
+# script, =skip leaves them out; the default, require, makes them part of the pass).
 set -euo pipefail
 
 umask 077  # backup files hold key material: everything this run writes is private to root
@@ -29,7 +29,7 @@ absolute() { case $1 in /*) echo "$1" ;; */*) echo "$PWD/$1" ;; *) command -v "$
 AZ=$(absolute "${AZ:-$ROOT/.venv-az/bin/az}")
 PYTHON=$(absolute "${PYTHON:-$ROOT/.venv/bin/python}")
 KVMIGRATE=$(absolute "${KVMIGRATE:-$ROOT/.venv/bin/kvmigrate}")
-PRODUCT_STEP=${KVMIGRATE_INTEROP_PRODUCT_STEP:-try}
+PRODUCT_STEP=${KVMIGRATE_INTEROP_PRODUCT_STEP:-require}
 SUBSCRIPTION=00000000-0000-0000-0000-00000000a001
 HOSTS=/etc/hosts
 MARK="# kvmigrate-interop"
@@ -190,12 +190,12 @@ versions=$(az keyvault secret list-versions --vault-name kvdst --name app-secret
 [ "$versions" = 2 ] || fail "kvdst has $versions versions of app-secret, expected 2 (a backup carries all)"
 ls -l "$BACKUPS"
 
-# -- product step (placeholder until `kvmigrate restore` reads a folder of raw az/portal backup files) ---------------
+# -- kvmigrate on az's folder of backup files -------------------------------------------------------------------------
 say "kvmigrate restore $BACKUPS kvmig, then kvmigrate verify kvsrc kvmig   [product step: $PRODUCT_STEP]"
 product_status=skipped
 if [ "$PRODUCT_STEP" != skip ]; then
-    # In $WORK: the journal (./.kvmigrate/) is written next to where kvmigrate runs.
-    if (cd "$WORK" && "$KVMIGRATE" restore "$BACKUPS" kvmig --ca-bundle "$KVMIGRATE_CA_BUNDLE" \
+    # The journal and locks go to $WORK/state, removed with the rest of $WORK.
+    if (export KVMIGRATE_STATE_DIR="$WORK/state" && "$KVMIGRATE" restore "$BACKUPS" kvmig --ca-bundle "$KVMIGRATE_CA_BUNDLE" \
         && "$KVMIGRATE" verify kvsrc kvmig --ca-bundle "$KVMIGRATE_CA_BUNDLE"); then
         product_status=passed
     else

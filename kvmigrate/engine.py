@@ -35,7 +35,7 @@ from kvmigrate.files import FileLock
 from kvmigrate.hardening import disable_core_dumps
 from kvmigrate.inventory import Inventory, TargetIndex, is_selected
 from kvmigrate.journal import ItemRecord, Journal
-from kvmigrate.models import OUTCOME_OF, Action, ItemState, Listed, ObjectType, Outcome
+from kvmigrate.models import OUTCOME_OF, Action, ItemState, Listed, ObjectRef, ObjectType, Outcome
 from kvmigrate.options import CopyOptions
 from kvmigrate.ratelimit import AdaptiveRateLimiter
 from kvmigrate.routes.base import Assessment, Route
@@ -195,7 +195,7 @@ class Engine:
         ref = listed.ref
         options = self.options
         row = self.journal.get(ref) if self.journal.is_resumed else None
-        present = self.index.has(listed)
+        present = self.index.has(listed) or self._is_there_as(row)
         decision = decide_listed(
             listed,
             selected=is_selected(ref.name, options.include, options.exclude),
@@ -220,6 +220,13 @@ class Engine:
                 raise
             self._watch_denials(listed, error)
             self._fail(listed, error)
+
+    def _is_there_as(self, row: ItemRecord | None) -> bool:
+        """The target holds the object under the name an earlier restore learnt (a backup file's presumed one)."""
+        if row is None or not row.target_ref:
+            return False
+        kind, _, name = row.target_ref.partition("/")
+        return (ObjectType(kind), name.lower()) in self.index.active
 
     async def _assess(self, listed: Listed, row: ItemRecord | None, *, present: bool) -> tuple[Assessment, Decision]:
         in_flight = row is not None and row.state is ItemState.RESTORING
@@ -272,8 +279,10 @@ class Engine:
             self._fail(listed, error, reason=Action.TOO_MANY_VERSIONS.value)
             return
         await self.journal.mark_restoring(ref, route=assessment.route)
-        await self._write(listed, payload, assessment)
+        real = await self._write(listed, payload, assessment)
         del payload
+        if real is not None:
+            self.summary.notes.append(f"{ref} (presumed from its backup file's name) is {real} in the target")
         if row is not None and row.state is ItemState.DONE and not self.index.has(listed):
             self.summary.recopied += 1
         if assessment.hidden_versions:
@@ -282,16 +291,15 @@ class Engine:
                 "reveal a disabled version's value"
             )
         self._moved[ref.type] += 1
-        self._finish(listed, Outcome.COPIED, route=assessment.route)
+        self._finish(listed, Outcome.COPIED, route=assessment.route, real=real)
 
-    async def _write(self, listed: Listed, payload: object, assessment: Assessment) -> None:
+    async def _write(self, listed: Listed, payload: object, assessment: Assessment) -> ObjectRef | None:
         """The route's write; after a purge, a 409 is Key Vault still freeing the name ("retry later"): wait."""
         deadline = time.monotonic() + SETTLE_SECONDS
         just_purged = (listed.ref.type, listed.ref.key) in self._purged
         while True:
             try:
-                await self.route.write(listed, payload, assessment, self.journal)
-                return
+                return await self.route.write(listed, payload, assessment, self.journal)
             except ObjectConflictError:
                 if just_purged and time.monotonic() < deadline:
                     await asyncio.sleep(SETTLE_INTERVAL)
@@ -321,17 +329,28 @@ class Engine:
         detail: str | None = None,
         route: str | None = None,
         journal: bool = True,
+        real: ObjectRef | None = None,
     ) -> None:
+        """Record how ``listed`` ended (journal row under its listed name; ``real``: what the target calls it)."""
         ref = listed.ref
-        log.info("%s: %s", ref, outcome.value)
+        shown = real or ref
+        log.info("%s: %s", shown, outcome.value)
         if outcome in (Outcome.COPIED, Outcome.ALREADY_COPIED, Outcome.PREVIOUSLY_DONE, Outcome.WOULD_COPY):
-            self._in_target[ref.type].append(ref.name)
-            if outcome is not Outcome.PREVIOUSLY_DONE and ref.type is ObjectType.CERTIFICATE:
-                self._moved_certificates.append(ref.name)
+            self._in_target[shown.type].append(shown.name)
+            if outcome is not Outcome.PREVIOUSLY_DONE and shown.type is ObjectType.CERTIFICATE:
+                self._moved_certificates.append(shown.name)
         if journal and outcome is not Outcome.PREVIOUSLY_DONE and outcome is not Outcome.WOULD_COPY:
             state = ItemState.DONE if outcome in (Outcome.COPIED, Outcome.ALREADY_COPIED) else ItemState.SKIPPED
-            self.journal.finish(ref, state, outcome=outcome, fingerprint=listed.fingerprint, route=route, reason=detail)
-        self.events.on_finished(ref, outcome, None if outcome is Outcome.COPIED else detail)
+            self.journal.finish(
+                ref,
+                state,
+                outcome=outcome,
+                fingerprint=listed.fingerprint,
+                route=route,
+                reason=detail,
+                target_ref=None if real is None else f"{real.type.value}/{real.name}",
+            )
+        self.events.on_finished(shown, outcome, None if outcome is Outcome.COPIED else detail)
 
     def _fail(self, listed: Listed, error: KvmigrateError, *, reason: str | None = None) -> None:
         ref = listed.ref

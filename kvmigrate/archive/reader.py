@@ -219,6 +219,9 @@ class ArchiveSource:
     async def backup(self, ref: ObjectRef) -> bytes:
         return self.archive.read_blob(self.archive.entries[(ref.type, ref.key)])
 
+    def others(self, ref: ObjectRef) -> tuple[ObjectType, ...]:
+        return ()  # the manifest says each blob's type
+
 
 def is_archive_reference(reference: str) -> bool:
     """A SOURCE that is an existing folder or file (or a path to one) is an archive, not a vault."""

@@ -88,7 +88,7 @@ class ArchiveWriter:
             return []
         return sorted(entry.versions)
 
-    async def restore(self, ref: ObjectRef, blob: Blob) -> None:
+    async def restore(self, ref: ObjectRef, blob: Blob) -> ObjectRef | None:
         """Store one blob (atomically, 0600) and log its entry durably before the engine records it done."""
         folder = private_dir(self.root / ref.type.plural, what="archive folder")
         relative = f"{ref.type.plural}/{ref.key}.blob"
@@ -107,6 +107,7 @@ class ArchiveWriter:
             handle.flush()
             os.fsync(handle.fileno())
         self.archive.entries[(entry.type, entry.name.lower())] = entry
+        return None
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
         raise ArchiveError("an archive lists no deleted objects (a bug if this is reached; please report it)")

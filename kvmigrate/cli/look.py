@@ -11,13 +11,15 @@ import click
 from rich.console import Console
 
 from kvmigrate.archive import Archive, is_archive_reference
+from kvmigrate.archive.folder import BackupFolder
+from kvmigrate.archive.manifest import MANIFEST
 from kvmigrate.cli import flags
 from kvmigrate.cli.runner import handle_errors, run_until_signal, setup_logging
 from kvmigrate.files import check_writable_path, private_dir, private_text
 from kvmigrate.options import ConnectionOptions, CopyOptions, VerifyOptions
 from kvmigrate.plan import Plan, build_plan
 from kvmigrate.progress import ProgressDisplay
-from kvmigrate.report.archive import inspection_json, print_archive
+from kvmigrate.report.archive import folder_json, inspection_json, print_archive, print_folder
 from kvmigrate.report.plan import print_plan, write_plan_json, write_plan_markdown
 from kvmigrate.report.verify import print_verify, verify_json
 from kvmigrate.verify import VerifyReport, verify
@@ -163,9 +165,19 @@ def archive() -> None:
 def inspect(path: Path, quick: bool, output: str) -> None:
     """List what the archive at PATH holds and check that it is whole: every blob present, of its size and SHA-256.
 
+    PATH may also be a folder of per-object backup files (az keyvault ... backup, Backup-AzKeyVault*, the portal's
+    Download Backup) or one such file: then it lists each with its type and presumed name.
+
     \b
     Exit codes: 0 the archive is whole, 1 it is incomplete or a blob does not match, 2 it is damaged or unsafe.
     """
+    if not (path / MANIFEST).exists():
+        folder = BackupFolder.load(path)  # a folder of az / PowerShell / portal backup files (or one file)
+        if output == "json":
+            click.echo(folder_json(folder))
+        else:
+            print_folder(Console(), folder)
+        sys.exit(0)
     loaded = Archive.load(path)
     bad = None if quick else loaded.verify_blobs()
     if output == "json":

@@ -1,7 +1,7 @@
 """The journal's SQLite schema, its version, and the upgrade of journals an older kvmigrate wrote.
 
 Stored: type, name, state, the route that wrote the object (``blob`` or ``value``), the source listing's fingerprint
-when the object finished, outcome, reason, error, attempts, timestamps; value mode's map of source version ids to the
+when the object finished, what the target calls it when that differs (a backup file's presumed name), outcome, reason, error, attempts, timestamps; value mode's map of source version ids to the
 target version ids they became; the vault settings (rotation policies, contacts, issuers) a run has finished. Never a
 secret value, key material, issuer password or backup blob.
 """
@@ -43,6 +43,7 @@ SCHEMA = (
         state TEXT NOT NULL CHECK (state IN ({_in_list([s.value for s in ItemState])})),
         route TEXT CHECK (route IS NULL OR route IN ({_in_list(ROUTES)})),
         fingerprint TEXT,
+        target_ref TEXT,
         outcome TEXT CHECK (outcome IS NULL OR outcome IN ({_OUTCOMES})),
         reason TEXT,
         error TEXT,

@@ -36,7 +36,7 @@ from kvmigrate.models import ItemState, ObjectRef, ObjectType, Outcome
 log = logging.getLogger(__name__)
 
 _SIBLING_SUFFIXES = ("-wal", "-shm", "-journal")
-_RECORD_COLUMNS = "type, name, state, route, fingerprint, outcome, reason, error, attempts"
+_RECORD_COLUMNS = "type, name, state, route, fingerprint, target_ref, outcome, reason, error, attempts"
 
 
 @dataclass(frozen=True)
@@ -47,6 +47,7 @@ class ItemRecord:
     state: ItemState
     route: str | None
     fingerprint: str | None
+    target_ref: str | None  # "type/name" when the target calls the object otherwise (a backup file's presumed name)
     outcome: Outcome | None
     reason: str | None
     error: str | None
@@ -280,11 +281,21 @@ class Journal:
         route: str | None = None,
         reason: str | None = None,
         error: str | None = None,
+        target_ref: str | None = None,
     ) -> None:
         """Record how ``ref`` ended in this run (``done``, ``skipped`` or ``failed``) and commit."""
         if state is ItemState.RESTORING:
             raise ValueError("use mark_restoring, which waits for the commit to reach the disk")
-        self._upsert(ref, state, route=route, fingerprint=fingerprint, outcome=outcome, reason=reason, error=error)
+        self._upsert(
+            ref,
+            state,
+            route=route,
+            fingerprint=fingerprint,
+            outcome=outcome,
+            reason=reason,
+            error=error,
+            target_ref=target_ref,
+        )
 
     def _upsert(
         self,
@@ -297,14 +308,16 @@ class Journal:
         reason: str | None = None,
         error: str | None = None,
         durable: bool = False,
+        target_ref: str | None = None,
     ) -> None:
         now = _now()
         failed = 1 if state is ItemState.FAILED else 0
         self._write(
-            "INSERT INTO item (type, name_key, name, state, route, fingerprint, outcome, reason, error, attempts,"
-            " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO item (type, name_key, name, state, route, fingerprint, target_ref, outcome, reason, error,"
+            " attempts, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (type, name_key) DO UPDATE SET name = excluded.name, state = excluded.state,"
             " route = coalesce(excluded.route, item.route), fingerprint = excluded.fingerprint,"
+            " target_ref = excluded.target_ref,"
             " outcome = excluded.outcome, reason = excluded.reason, error = excluded.error,"
             " attempts = item.attempts + excluded.attempts, updated_at = excluded.updated_at",
             (
@@ -314,6 +327,7 @@ class Journal:
                 state.value,
                 route,
                 fingerprint,
+                target_ref,
                 None if outcome is None else outcome.value,
                 reason,
                 error,
@@ -370,13 +384,14 @@ class Journal:
         return result
 
     def _record(self, row: Sequence[object]) -> ItemRecord:
-        type_, name, state, route, fingerprint, outcome, reason, error, attempts = row
+        type_, name, state, route, fingerprint, target_ref, outcome, reason, error, attempts = row
         try:
             return ItemRecord(
                 ref=ObjectRef(ObjectType(str(type_)), str(name)),
                 state=ItemState(str(state)),
                 route=None if route is None else str(route),
                 fingerprint=None if fingerprint is None else str(fingerprint),
+                target_ref=None if target_ref is None else str(target_ref),
                 outcome=None if outcome is None else Outcome(str(outcome)),
                 reason=None if reason is None else str(reason),
                 error=None if error is None else str(error),

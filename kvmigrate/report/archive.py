@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.table import Table
 
 from kvmigrate.archive import Archive
+from kvmigrate.archive.folder import BackupFolder
 from kvmigrate.report.text import safe, say
 
 
@@ -69,3 +70,38 @@ def print_archive(console: Console, archive: Archive, bad: list[str] | None) -> 
         f"{len(archive.entries)} objects; settings: {contacts} contact(s), {len(settings.issuers)} issuer(s) (never a "
         f"password), {len(settings.rotation_policies)} key rotation policies",
     )
+
+
+def folder_json(folder: BackupFolder) -> str:
+    files = sorted(folder.files.values(), key=lambda f: (f.ref.type.value, f.ref.key))
+    return json.dumps(
+        {
+            "folder": str(folder.root),
+            "files": [
+                {
+                    "file": str(f.path),
+                    "type": f.ref.type.value,
+                    "presumed_name": f.ref.name,
+                    "or_type": [t.value for t in f.others],
+                    "size": f.size,
+                    "sha256": f.sha256,
+                }
+                for f in files
+            ],
+            "skipped": folder.skipped,
+        },
+        indent=2,
+    )
+
+
+def print_folder(console: Console, folder: BackupFolder) -> None:
+    say(console, f"{folder.root}: {len(folder.files)} Key Vault backup file(s) (names presumed from file names)")
+    table = Table()
+    for column in ("file", "type", "presumed name", "bytes", "sha256"):
+        table.add_column(column, overflow="fold")
+    for entry in sorted(folder.files.values(), key=lambda f: (f.ref.type.value, f.ref.key)):
+        kind = entry.ref.type.value + "".join(f" or {t.value}" for t in entry.others)
+        table.add_row(safe(entry.path.name), kind, safe(entry.ref.name), str(entry.size), entry.sha256[:16] + "…")
+    console.print(table)
+    for line in folder.skipped:
+        say(console, ("skipped:", "yellow"), f" {line}")

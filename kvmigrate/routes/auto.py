@@ -59,12 +59,11 @@ class AutoRoute:
         route = self.values if assessment.route == "value" else self.blobs
         return await route.read(listed, assessment)
 
-    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> None:
+    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> ObjectRef | None:
         if assessment.route == "value":
-            await self.values.write(listed, payload, assessment, journal)
-            return
+            return await self.values.write(listed, payload, assessment, journal)
         try:
-            await self.blobs.write(listed, payload, assessment, journal)
+            return await self.blobs.write(listed, payload, assessment, journal)
         except WrongSecurityDomainError:
             self._switch()
             by_value = await self.values.assess(listed, present=False, row=None, journal=journal, thorough=False)
@@ -72,7 +71,7 @@ class AutoRoute:
             if blocked is not None:
                 raise ObjectBlockedError(reason_for(blocked), action=blocked.value) from None
             await journal.mark_restoring(listed.ref, route="value")  # the refused blob wrote nothing
-            await self.values.write(listed, await self.values.read(listed, by_value), by_value, journal)
+            return await self.values.write(listed, await self.values.read(listed, by_value), by_value, journal)
 
     def _switch(self) -> None:
         if not self.switched:

@@ -33,6 +33,7 @@ class Blob:
     data: bytes
     versions: tuple[str, ...] = ()
     enabled: bool | None = None
+    others: tuple[ObjectType, ...] = ()  # a key-tagged backup file may hold a certificate: types to try next
 
     def __repr__(self) -> str:  # never the bytes
         return f"Blob({len(self.data)} bytes, {len(self.versions)} versions)"
@@ -114,7 +115,10 @@ class Route(Protocol):
 
     async def read(self, listed: Listed, assessment: Assessment) -> Any: ...
 
-    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> None: ...
+    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> ObjectRef | None:
+        """Put ``payload`` into the target; returns the object's real identity when the target named another
+        (a backup file's presumed name or type), else None."""
+        ...
 
     async def recover(self, ref: ObjectRef) -> None: ...
 

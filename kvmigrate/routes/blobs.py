@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any, Protocol
 
-from kvmigrate.errors import ObjectConflictError
+from kvmigrate.errors import BlobRefusedError, ObjectConflictError, WrongSecurityDomainError
 from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.ratelimit import AdaptiveRateLimiter
@@ -32,6 +32,10 @@ class BlobSource(Protocol):
 
     async def backup(self, ref: ObjectRef) -> bytes: ...
 
+    def others(self, ref: ObjectRef) -> tuple[ObjectType, ...]:
+        """Other types the blob of ``ref`` may be (a key-tagged backup file); empty for vaults and archives."""
+        ...
+
 
 class BlobTarget(Protocol):
     label: str
@@ -43,7 +47,7 @@ class BlobTarget(Protocol):
 
     async def versions(self, ref: ObjectRef) -> list[str]: ...
 
-    async def restore(self, ref: ObjectRef, blob: Blob) -> None: ...
+    async def restore(self, ref: ObjectRef, blob: Blob) -> ObjectRef | None: ...
 
     async def recover_deleted(self, ref: ObjectRef) -> None: ...
 
@@ -108,16 +112,18 @@ class BlobRoute:
     async def read(self, listed: Listed, assessment: Assessment) -> Blob:
         ref = listed.ref
         versions = tuple(await self.source.versions(ref)) if self.target.wants_versions else ()
-        return Blob(await self.source.backup(ref), versions, listed.enabled)
+        return Blob(await self.source.backup(ref), versions, listed.enabled, self.source.others(ref))
 
-    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> None:
+    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> ObjectRef | None:
         ref = listed.ref
         try:
-            await self.target.restore(ref, payload)
+            restored = await self.target.restore(ref, payload)
         except ObjectConflictError:
             # A restore whose answer was lost has happened: the retry meets the object it created.
             if not await self._restored_already(ref):
                 raise
+            return None
+        return restored if restored is not None and (restored.type, restored.key) != (ref.type, ref.key) else None
 
     async def _restored_already(self, ref: ObjectRef) -> bool:
         target_versions = await self.target.versions(ref)
@@ -160,8 +166,21 @@ class VaultBlobs:
     async def backup(self, ref: ObjectRef) -> bytes:
         return await self.vault.backup(ref)
 
-    async def restore(self, ref: ObjectRef, blob: Blob) -> None:
-        await self.vault.restore(ref, blob.data)
+    def others(self, ref: ObjectRef) -> tuple[ObjectType, ...]:
+        return ()
+
+    async def restore(self, ref: ObjectRef, blob: Blob) -> ObjectRef | None:
+        """Restore ``blob``; a blob the vault refuses as another kind's is tried as ``blob.others`` in turn."""
+        kinds = (ref.type, *blob.others)
+        for index, kind in enumerate(kinds):
+            try:
+                name = await self.vault.restore(ObjectRef(kind, ref.name), blob.data)
+            except BlobRefusedError as refused:
+                if isinstance(refused, WrongSecurityDomainError) or index == len(kinds) - 1:
+                    raise
+                continue
+            return ObjectRef(kind, name or ref.name)
+        return None
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
         await self.vault.recover_deleted(ref)

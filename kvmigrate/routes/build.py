@@ -11,6 +11,8 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 from kvmigrate.archive import Archive, ArchiveSource, ArchiveWriter
+from kvmigrate.archive.folder import BackupFolder, FolderSource
+from kvmigrate.archive.manifest import MANIFEST
 from kvmigrate.archive.reader import ArchiveSettings
 from kvmigrate.errors import ArchiveIncompleteError
 from kvmigrate.options import ConnectionOptions, CopyOptions
@@ -77,7 +79,12 @@ async def open_route(options: CopyOptions, *, credential: Credential | None = No
     archive_source: ArchiveSource | None = None
     archive_target: ArchiveWriter | None = None
     notes: list[str] = []
-    if options.operation == "restore":
+    folder: FolderSource | None = None
+    if options.operation == "restore" and not (Path(source_label) / MANIFEST).exists():
+        folder = FolderSource(BackupFolder.load(Path(source_label)))  # backup files of az, PowerShell, the portal
+        notes += [f"skipped {line}" for line in folder.folder.skipped]
+        urls: tuple[str, ...] = (target_label,)
+    elif options.operation == "restore":
         archive = Archive.load(Path(source_label))
         if not archive.is_whole:
             problems = "; ".join(archive.problems())
@@ -88,7 +95,7 @@ async def open_route(options: CopyOptions, *, credential: Credential | None = No
                 )
             notes.append(f"archive {archive.root} is incomplete: {problems}")
         archive_source = ArchiveSource(archive)
-        urls: tuple[str, ...] = (target_label,)
+        urls = (target_label,)
     elif options.operation == "backup":
         archive_target = ArchiveWriter(Path(target_label), source=source_label)
         urls = (source_label,)
@@ -98,6 +105,10 @@ async def open_route(options: CopyOptions, *, credential: Credential | None = No
     async with AsyncExitStack() as stack:
         await vaults.open(stack)
         limiters = vaults.limiters
+        if folder is not None:
+            target_end = VaultBlobs(vaults.adapters[target_label])
+            yield BlobRoute(folder, target_end, name="restore", limiters=limiters, notes=notes)
+            return
         if archive_source is not None:
             target_end = VaultBlobs(vaults.adapters[target_label])
             restored: tuple[SettingsEnd, SettingsEnd] = (

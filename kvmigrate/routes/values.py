@@ -187,7 +187,7 @@ class ValueRoute:
     async def read(self, listed: Listed, assessment: Assessment) -> ValuePayload:
         return await self._payload(listed.ref, assessment.state)
 
-    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> None:
+    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> ObjectRef | None:
         ref = listed.ref
         settled: _Settled = assessment.state
         for source_id, target_id in settled.adopted.items():
@@ -202,6 +202,7 @@ class ValueRoute:
             journal.map_version(ref, version.version, target_id)
             mapping[version.version] = target_id
         log.debug("%s: %d version(s) written by value", ref, len(payload.versions) - settled.start)
+        return None
 
     async def _create(self, ref: ObjectRef, version: VersionValue, policy: Any, known: set[str]) -> str:
         """One create/import under the create budget; a lost answer is settled by looking, never by re-sending."""

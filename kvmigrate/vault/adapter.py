@@ -162,8 +162,11 @@ class VaultAdapter:
         result: bytes = await self._post("backup", str(ref), lambda: backup(ref.name, retry_total=0))
         return result
 
-    async def restore(self, ref: ObjectRef, blob: bytes) -> None:
-        await self._post("restore", str(ref), lambda: self._sdk(ref.type, "restore")(blob, retry_total=0))
+    async def restore(self, ref: ObjectRef, blob: bytes) -> str | None:
+        """Restore a blob; returns the name the vault gave the restored object (the blob's own)."""
+        restored = await self._post("restore", str(ref), lambda: self._sdk(ref.type, "restore")(blob, retry_total=0))
+        name = getattr(restored, "name", None)
+        return str(name) if name else None
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
         """Recover a soft-deleted object (the name is usable once Key Vault finishes; callers settle that)."""

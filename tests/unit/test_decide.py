@@ -17,7 +17,7 @@ def options(**overrides: object) -> CopyOptions:
 
 
 def row(state: ItemState = ItemState.DONE, fingerprint: str | None = "now") -> ItemRecord:
-    return ItemRecord(LISTED.ref, state, "blob", fingerprint, Outcome.COPIED, None, None, 0)
+    return ItemRecord(LISTED.ref, state, "blob", fingerprint, None, Outcome.COPIED, None, None, 0)
 
 
 def test_what_needs_no_request() -> None:

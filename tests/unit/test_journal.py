@@ -386,6 +386,7 @@ def test_schema_has_no_place_for_values(path: Path) -> None:
             "state",
             "route",
             "fingerprint",
+            "target_ref",
             "outcome",
             "reason",
             "error",
