@@ -1,9 +1,10 @@
 """The journal's SQLite schema, its version, and the upgrade of journals an older kvmigrate wrote.
 
 Stored: type, name, state, the route that wrote the object (``blob`` or ``value``), the source listing's fingerprint
-when the object finished, what the target calls it when that differs (a backup file's presumed name), outcome, reason, error, attempts, timestamps; value mode's map of source version ids to the
-target version ids they became; the vault settings (rotation policies, contacts, issuers) a run has finished. Never a
-secret value, key material, issuer password or backup blob.
+when the object finished, what the target calls it when that differs (a backup file's presumed name), outcome,
+reason, error, attempts, timestamps; value mode's map of source version ids to the target version ids they became;
+the vault settings (rotation policies, contacts, issuers) a run has finished. Never a secret value, key material,
+issuer password or backup blob.
 """
 
 from __future__ import annotations
