@@ -35,6 +35,9 @@ REASONS: dict[Action, str] = {
     "the source, then rerun",
     Action.SKIP_MANAGED: "belongs to a certificate; travels with the certificate",
     Action.EXCLUDED: "not selected by --types/--include/--exclude",
+    Action.UPDATE: "changed in the source: the target follows",
+    Action.CANNOT_FOLLOW: "changed in the source in a way this route cannot carry",
+    Action.DELETE: "gone from the source: soft-deleted in the target (never purged)",
 }
 CHANGED = (
     "changed in the source since an earlier run copied it; `kvmigrate sync` brings the change, or delete the "
@@ -75,6 +78,7 @@ def decide_listed(
     blocked: Action | None,
     row: ItemRecord | None,
     present: bool,
+    trust_fingerprint: bool = True,
 ) -> Decision | None:
     """Decide what needs no request: exclusions, managed objects, what the route cannot move, finished objects."""
     if not selected:
@@ -85,7 +89,7 @@ def decide_listed(
         return _decision(Action.PENDING)
     if blocked is not None:
         return _decision(blocked)
-    if is_unchanged_and_done(listed, row, present=present):
+    if trust_fingerprint and is_unchanged_and_done(listed, row, present=present):
         return _decision(Action.PREVIOUSLY_DONE)
     return None
 
@@ -101,7 +105,7 @@ def decide_assessed(
     """Decide from the route's comparison of the target with the source (and the journal's row, for the why)."""
     copied_before = row is not None and row.state is ItemState.DONE
     if assessment.blocked is not None:
-        return _decision(assessment.blocked)
+        return _decision(assessment.blocked, assessment.detail)
     if assessment.too_many_versions:
         return _decision(Action.TOO_MANY_VERSIONS, f"{assessment.versions} versions")
     hidden = (
@@ -113,6 +117,8 @@ def decide_assessed(
         return _decision(Action.ALREADY_COPIED, hidden)
     if assessment.match is Match.PREFIX:
         return _decision(Action.RESUME, assessment.detail, hidden)
+    if assessment.match is Match.CHANGED:
+        return _decision(Action.UPDATE, assessment.detail, hidden)
     if assessment.match is Match.DIFFERENT:
         changed = CHANGED if copied_before and row is not None and row.fingerprint != listed.fingerprint else ""
         action = Action.CONFLICT_EXISTING if options.on_conflict == "fail" else Action.SKIP_EXISTING

@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-from kvmigrate.decide import Decision, decide_assessed, decide_listed
+from kvmigrate.decide import Decision, decide_assessed, decide_listed, reason_for
 from kvmigrate.errors import (
     KvmigrateError,
     ObjectBlockedError,
@@ -43,7 +43,7 @@ from kvmigrate.routes.build import open_route, run_labels
 from kvmigrate.settings.model import IssuerPasswords
 from kvmigrate.settings.stage import SettingsStage
 from kvmigrate.statedir import default_journal, pair_lock
-from kvmigrate.summary import Events, RunSummary, Subscriber
+from kvmigrate.summary import Events, Failure, RunSummary, Subscriber
 from kvmigrate.vault.credential import Credential
 
 log = logging.getLogger(__name__)
@@ -69,13 +69,17 @@ class Engine:
         route: Route | None = None,
     ) -> None:
         """``route`` replaces the one ``options`` choose (tests give in-memory ends); it is not closed here."""
+        if options.operation == "sync" and not options.replace_settings:
+            options = options.model_copy(update={"replace_settings": True})  # a standby converges: its settings too
         self.options = options
         self._given_route = route
         self.stop = stop or asyncio.Event()
         self.source_url, self.target_url = run_labels(options)  # usage errors before anything else
         self.state_path: Path | None = None
         if not options.dry_run:
-            self.state_path = options.state or default_journal(self.source_url, self.target_url)
+            self.state_path = options.state or default_journal(
+                self.source_url, self.target_url, operation=options.operation
+            )
         self.summary = RunSummary(
             self.source_url, self.target_url, self.state_path, dry_run=options.dry_run, operation=options.operation
         )
@@ -91,6 +95,7 @@ class Engine:
         self.summary.allow_missing_credentials = options.allow_missing_issuer_credentials
         self.settings: SettingsStage | None = None
         self._in_target: dict[ObjectType, list[str]] = {t: [] for t in ObjectType}
+        self._source_names: set[tuple[ObjectType, str]] = set()
         self._moved_certificates: list[str] = []
         self._denials: Counter[tuple[str, str, ObjectType]] = Counter()
         self._moved: Counter[ObjectType] = Counter()
@@ -181,7 +186,10 @@ class Engine:
                 pending = await self.settings.after_objects(keys, self._moved_certificates)
                 for name in pending:
                     self.summary.pending_requests.append(name)
+            if self.options.delete and not self.stop.is_set():
+                await self._delete_what_the_source_lost(route)
         finally:
+            self.summary.counters = route.counters()
             if self.settings is not None:
                 self.summary.add_settings(self.settings.results)
             self.summary.requests = {url: limiter.requests for url, limiter in route.limiters.items()}
@@ -202,10 +210,12 @@ class Engine:
             blocked=self.route.blocked(listed),
             row=row,
             present=present,
+            trust_fingerprint=not options.deep,
         )
         if decision is not None and decision.action in (Action.EXCLUDED, Action.SKIP_MANAGED):
             self.events.on_decided(listed, decision, None)
             return  # not this run's objects: plan lists them, nothing counts them
+        self._source_names.add((ref.type, ref.key))
         self.events.on_listed(listed)
         try:
             assessment = None
@@ -291,7 +301,8 @@ class Engine:
                 "reveal a disabled version's value"
             )
         self._moved[ref.type] += 1
-        self._finish(listed, Outcome.COPIED, route=assessment.route, real=real)
+        done = Outcome.UPDATED if action is Action.UPDATE else Outcome.COPIED
+        self._finish(listed, done, route=assessment.route, real=real)
 
     async def _write(self, listed: Listed, payload: object, assessment: Assessment) -> ObjectRef | None:
         """The route's write; after a purge, a 409 is Key Vault still freeing the name ("retry later"): wait."""
@@ -312,6 +323,46 @@ class Engine:
             if await self.route.target.versions(listed.ref):
                 return
             await asyncio.sleep(SETTLE_INTERVAL)
+
+    # -- sync --delete --------------------------------------------------------------------------------------------
+    async def _delete_what_the_source_lost(self, route: Route) -> None:
+        """Soft-delete the target's objects the source no longer lists — never more than the safety catch allows.
+
+        Why a catch for the whole step: an emptied or wrong source must not wipe the standby, so when more would go
+        than ``--max-delete`` (default: the smaller of 10 and 25 %) nothing is deleted and the run fails.
+        """
+        options = self.options
+        ours = [
+            listed
+            for (kind, _), listed in sorted(self.index.active.items())
+            if kind in options.types
+            and not listed.managed
+            and is_selected(listed.ref.name, options.include, options.exclude)
+        ]
+        gone = [listed for listed in ours if (listed.ref.type, listed.ref.key) not in self._source_names]
+        limit = options.delete_limit(len(ours))
+        if len(gone) > limit:
+            reason = (
+                f"refused: {len(gone)} of the target's {len(ours)} objects would be deleted, more than the limit of "
+                f"{limit} (--max-delete, default the smaller of 10 and 25%); check that the source is the right vault, "
+                "or pass --max-delete"
+            )
+            log.warning("deletion step %s", reason)
+            self.summary.failures.append(Failure("deletion", "step", reason))
+            return
+        for listed in gone:
+            decision = Decision(Action.DELETE, reason_for(Action.DELETE))
+            self.events.on_decided(listed, decision, None)
+            if await self._gate(f"delete {listed.ref} in the target"):
+                try:
+                    await route.delete(listed.ref)
+                except KvmigrateError as error:
+                    if error.is_fatal:
+                        raise
+                    self._fail(listed, error)
+                    continue
+                self.summary.deleted += 1
+            self.events.on_finished(listed.ref, Outcome.DELETED, decision.reason)
 
     # -- bookkeeping ----------------------------------------------------------------------------------------------
     async def _gate(self, description: str) -> bool:

@@ -105,15 +105,18 @@ class Action(StrEnum):
     PENDING = "pending"  # a certificate whose only version is a pending request
     SKIP_MANAGED = "skip-managed"
     EXCLUDED = "excluded"
+    UPDATE = "update"  # sync: new versions appended and/or attributes updated in place
+    CANNOT_FOLLOW = "cannot-follow"  # sync: a change the route cannot carry (a new key version, an older version)
+    DELETE = "delete"  # sync --delete: gone from the source, soft-deleted in the target
 
     @property
     def writes(self) -> bool:
         """Whether the action writes to the target (the dry-run gate stops exactly these)."""
-        return self in (Action.COPY, Action.RESUME, Action.PURGE_AND_COPY, Action.RECOVER_DELETED)
+        return self in (Action.COPY, Action.RESUME, Action.PURGE_AND_COPY, Action.RECOVER_DELETED, Action.UPDATE)
 
     @property
     def fails(self) -> bool:
-        return self in (Action.CONFLICT_EXISTING, Action.TOO_MANY_VERSIONS)
+        return self in (Action.CONFLICT_EXISTING, Action.TOO_MANY_VERSIONS, Action.CANNOT_FOLLOW)
 
     @property
     def is_blocked(self) -> bool:
@@ -133,6 +136,8 @@ class Outcome(StrEnum):
     PENDING = "pending"
     FAILED = "failed"
     WOULD_COPY = "would-copy"  # dry run
+    UPDATED = "updated"  # sync
+    DELETED = "deleted"  # sync --delete
 
     @property
     def is_skip(self) -> bool:
@@ -156,4 +161,5 @@ OUTCOME_OF: dict[Action, Outcome] = {
     Action.PENDING: Outcome.PENDING,
     Action.CONFLICT_EXISTING: Outcome.FAILED,
     Action.TOO_MANY_VERSIONS: Outcome.FAILED,
+    Action.CANNOT_FOLLOW: Outcome.FAILED,
 }

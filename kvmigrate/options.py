@@ -20,7 +20,7 @@ DEFAULT_CONCURRENCY = 32
 #: Key Vault allows 300 secret creates and certificate/key imports per 10 s per vault: stay under it by default.
 DEFAULT_CREATE_RPS = 25.0
 Mode = Literal["backup", "value", "auto"]
-Operation = Literal["copy", "backup", "restore"]
+Operation = Literal["copy", "backup", "restore", "sync"]
 
 
 def _no_connection() -> ConnectionOptions:
@@ -91,14 +91,39 @@ class CopyOptions(Selection):
     state: Path | None = Field(None, description="Journal path; default: the per-user state folder (statedir.py).")
     restart: bool = Field(False, description="Discard the journal and start over.")
     dry_run: bool = Field(False, description="Read and decide everything, write nothing (the gate before writes).")
+    delete: bool = Field(False, description="Sync: soft-delete target objects gone from the source (deletion stage).")
+    max_delete: str | None = Field(
+        None, description="Sync: refuse the deletion step beyond N objects or P% (default: the smaller of 10 and 25%)."
+    )
+    deep: bool = Field(
+        False, description="Sync: read every object's version lists (attribute changes on old versions)."
+    )
     connection: ConnectionOptions = Field(default_factory=_no_connection)
+
+    def delete_limit(self, target_objects: int) -> int:
+        """How many objects the deletion step may remove at most (the safety catch of sync --delete)."""
+        if self.max_delete is None:
+            return min(10, target_objects // 4)
+        if self.max_delete.endswith("%"):
+            return int(target_objects * float(self.max_delete[:-1]) / 100)
+        return int(self.max_delete)
 
     @model_validator(mode="after")
     def _exclusive(self) -> CopyOptions:
         if self.recover_deleted and self.purge_deleted:
             raise ValueError("--recover-deleted and --purge-deleted exclude each other; choose one")
-        if self.mode != "backup" and self.operation != "copy":
-            raise ValueError("--mode value/auto works between two vaults (copy); archives hold backup blobs")
+        if self.mode != "backup" and self.operation not in ("copy", "sync"):
+            raise ValueError("--mode value/auto works between two vaults (copy, sync); archives hold backup blobs")
+        if self.max_delete is not None:
+            number = self.max_delete.removesuffix("%")
+            try:
+                valid = float(number) >= 0 and (self.max_delete.endswith("%") or number.isdigit())
+            except ValueError:
+                valid = False
+            if not valid:
+                raise ValueError(f"--max-delete {self.max_delete!r}: give a number of objects (10) or a share (25%)")
+        if (self.delete or self.deep or self.max_delete) and self.operation != "sync":
+            raise ValueError("--delete, --max-delete and --deep belong to sync")
         if self.latest_only and self.mode == "backup":
             raise ValueError("--latest-only needs --mode value (a backup always carries every version)")
         return self

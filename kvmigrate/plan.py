@@ -73,7 +73,7 @@ class Plan:
 
     @property
     def title(self) -> str:
-        return "restore" if self.operation == "restore" else "backup" if self.operation == "backup" else "copy"
+        return self.operation if self.operation in ("restore", "backup", "sync") else "copy"
 
     def counts(self) -> dict[str, dict[str, int]]:
         table: dict[str, Counter[str]] = {}
@@ -228,4 +228,5 @@ async def build_plan(
     # By type, then name without case: two stable sorts, so no (type, name) key tuple per object (13 → 8 MB at 100,000).
     plan.items.sort(key=lambda item: item.name.lower())
     plan.items.sort(key=attrgetter("type"))
+    plan.items.sort(key=lambda item: item.action is not Action.DELETE)  # a sync's deletions first
     return plan

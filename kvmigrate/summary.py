@@ -82,6 +82,9 @@ class RunSummary:
     needs_credentials: list[str] = field(default_factory=list)  # issuers created without their password
     pending_requests: list[str] = field(default_factory=list)  # certificates copied without their pending version
     allow_missing_credentials: bool = False
+    deleted: int = 0  # sync --delete
+    updated: int = 0  # sync: objects that followed their source (versions appended, attributes updated)
+    counters: dict[str, int] = field(default_factory=dict)  # the route's own: appended versions, updated attributes
     per_type: dict[str, Counter[str]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
     throttled: dict[str, int] = field(default_factory=dict)
@@ -124,6 +127,10 @@ class RunSummary:
             self.already_copied += 1
         elif outcome is Outcome.PREVIOUSLY_DONE:
             self.previously_done += 1
+        elif outcome is Outcome.UPDATED:
+            self.updated += 1
+        elif outcome is Outcome.DELETED:
+            pass  # counted where the deletion happened (a dry run counts none)
         elif outcome is Outcome.FAILED:
             self.failures.append(entry)
         else:
@@ -146,6 +153,9 @@ class RunSummary:
             "previously_done": self.previously_done,
             "recopied_missing": self.recopied,
             "purged": self.purged,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            **self.counters,
             "recovered": self.recovered,
             "skipped": sum(self.skipped.values()),
             "skipped_by_reason": dict(self.skipped),

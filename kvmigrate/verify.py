@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from kvmigrate.errors import KvmigrateError, ObjectNotFoundError
@@ -205,12 +206,15 @@ class _Verifier:
             self.source_values.read(ref, source_infos, latest_only=self.options.latest_only),
             self.target_values.read(ref, target_infos, latest_only=False),
         )
-        unverified = [Finding(kind, ref.name, v, "value", HIDDEN + " (not copied by value)") for v in ours_all.hidden]
+        # Disabled on both sides (disabled after the copy, and followed by sync): their values are hidden on both,
+        # so they are compared by attributes in creation order — listed, never counted as a value match.
+        unmatched = _pair_hidden(ref, ours_all.hidden, theirs.hidden, source_infos, target_infos, self.report)
+        unverified = [Finding(kind, ref.name, v, "value", HIDDEN + " (not copied by value)") for v in unmatched[0]]
         self.report.unverified += unverified
         ours = ours_all.versions
         others = theirs.versions[-len(ours) :] if self.options.latest_only and ours else theirs.versions
         found: list[Finding] = []
-        if len(ours) != len(others) or theirs.hidden:
+        if len(ours) != len(others) or unmatched[1]:
             found.append(
                 Finding(
                     kind,
@@ -218,7 +222,7 @@ class _Verifier:
                     None,
                     "versions",
                     f"{len(ours)} readable versions in the source, {len(theirs.versions)} in the target"
-                    + (f" and {len(theirs.hidden)} disabled" if theirs.hidden else ""),
+                    + (f" and {len(unmatched[1])} other disabled one(s)" if unmatched[1] else ""),
                 )
             )
         remaining = list(others)
@@ -288,6 +292,31 @@ def _contacts(mine: Contacts, theirs: Contacts | None) -> str:
     if theirs is None:
         return f"the target has no contacts; the source has {len(mine.contacts)}"
     return f"the source has {len(mine.contacts)} contact(s), the target {len(theirs.contacts)} (emails compared)"
+
+
+def _pair_hidden(
+    ref: ObjectRef,
+    mine: list[str],
+    theirs: list[str],
+    source_infos: list[VersionInfo],
+    target_infos: list[VersionInfo],
+    report: VerifyReport,
+) -> tuple[list[str], list[str]]:
+    """Pair disabled versions of both sides by attributes in creation order; returns what stayed unpaired."""
+    by_id = {info.version: info for info in [*source_infos, *target_infos]}
+    earliest = datetime.min.replace(tzinfo=UTC)
+    ordered_theirs = sorted(theirs, key=lambda v: (by_id[v].created or earliest, v))
+    lonely_mine = []
+    for version in sorted(mine, key=lambda v: (by_id[v].created or earliest, v)):
+        match = next((t for t in ordered_theirs if not _attribute_differences(by_id[version], by_id[t])), None)
+        if match is None:
+            lonely_mine.append(version)
+            continue
+        ordered_theirs.remove(match)
+        report.by_identity.append(
+            Finding(ref.type.value, ref.name, version, "value", f"{HIDDEN} on both sides; compared by attributes")
+        )
+    return lonely_mine, ordered_theirs
 
 
 def _attribute_differences(mine: VersionInfo, other: VersionInfo) -> list[str]:

@@ -145,7 +145,8 @@ def same_history(source: list[tuple[Any, ...]], target: list[tuple[Any, ...]]) -
     """
 
     def content(version: tuple[Any, ...]) -> tuple[Any, ...]:
-        return version[1:4]
+        value, enabled, tags = version[1:4]
+        return ("" if value is None else value, bool(enabled), tags)
 
     if sorted(map(content, source)) != sorted(map(content, target)) or len(source) != len(target):
         return False

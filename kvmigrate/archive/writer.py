@@ -115,6 +115,9 @@ class ArchiveWriter:
     async def purge_deleted(self, ref: ObjectRef) -> None:
         raise ArchiveError("an archive lists no deleted objects (a bug if this is reached; please report it)")
 
+    async def delete(self, ref: ObjectRef) -> None:
+        raise ArchiveError("an archive is never synced (a bug if this is reached; please report it)")
+
     def _write_manifest(self, *, complete: bool) -> None:
         archive = self.archive
         archive.complete = complete

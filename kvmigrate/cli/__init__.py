@@ -1,8 +1,8 @@
 """The ``kvmigrate`` command line: a thin layer that turns flags into options and calls the library.
 
 ``flags.py`` defines every flag once, ``runner.py`` how a command runs (logging, signals, one line per failure),
-``move.py`` the commands that write (copy, backup, restore), ``look.py`` those that only read (plan, verify,
-archive inspect), ``serve.py`` the emulator.
+``move.py`` the commands that write (copy, backup, restore), ``sync.py`` the standby's sync, ``look.py`` those that
+only read (plan, verify, archive inspect), ``serve.py`` the emulator.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from kvmigrate import __version__
 from kvmigrate.cli.look import archive, plan, verify_command
 from kvmigrate.cli.move import backup, copy, restore
 from kvmigrate.cli.serve import emulator
+from kvmigrate.cli.sync import sync
 from kvmigrate.hardening import disable_core_dumps
 
 
@@ -31,5 +32,5 @@ def main() -> None:
     disable_core_dumps()  # before any command can read a secret
 
 
-for command in (plan, copy, verify_command, backup, restore, archive, emulator):
+for command in (plan, copy, verify_command, sync, backup, restore, archive, emulator):
     main.add_command(command)

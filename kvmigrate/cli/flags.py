@@ -142,30 +142,42 @@ def conflicts(command: F) -> F:
     )
 
 
-def mode(command: F) -> F:
-    """--mode and --latest-only: the route objects move by (copy, plan)."""
-    return _apply(
+COPY_MODES = (
+    "backup: Key Vault's backup blobs (same subscription and geography; every version keeps its id). value: recreate "
+    "secrets and certificates from their values, any subscription, geography or tenant (keys cannot move). auto: "
+    "backup, switching to value when the target refuses blobs."
+)
+
+
+def mode(command: F, *, help: str = COPY_MODES, latest_only: bool = True) -> F:
+    """--mode (the route), --latest-only and --create-rps (the value route's create pacing)."""
+    decorators = [
+        click.option(
+            "--mode", type=click.Choice(["backup", "value", "auto"]), default="backup", show_default=True, help=help
+        ),
+        click.option(
+            "--create-rps",
+            type=click.FloatRange(min=0.1, max=10_000),
+            default=DEFAULT_CREATE_RPS,
+            show_default=True,
+            help="Value mode: creates and imports per second at the target. Key Vault allows 300 per 10 s per "
+            "vault, shared with every other client of the vault.",
+        ),
+    ]
+    if latest_only:
+        decorators.insert(
+            1, click.option("--latest-only", is_flag=True, help="Value mode: move only each object's current version.")
+        )
+    return _apply(command, decorators)
+
+
+def sync_mode(command: F) -> F:
+    return mode(
         command,
-        [
-            click.option(
-                "--mode",
-                type=click.Choice(["backup", "value", "auto"]),
-                default="backup",
-                show_default=True,
-                help="backup: Key Vault's backup blobs (same subscription and geography; every version keeps its "
-                "id). value: recreate secrets and certificates from their values, any subscription, geography or "
-                "tenant (keys cannot move). auto: backup, switching to value when the target refuses blobs.",
-            ),
-            click.option("--latest-only", is_flag=True, help="Value mode: move only each object's current version."),
-            click.option(
-                "--create-rps",
-                type=click.FloatRange(min=0.1, max=10_000),
-                default=DEFAULT_CREATE_RPS,
-                show_default=True,
-                help="Value mode: creates and imports per second at the target. Key Vault allows 300 per 10 s per "
-                "vault, shared with every other client of the vault.",
-            ),
-        ],
+        help="backup: new objects by backup blob (same subscription and geography; version ids kept), attribute drift "
+        "fixed in place; new versions of existing objects cannot follow. value: everything by value (any vault; new "
+        "versions appended; keys cannot move). auto: new objects by blob, new versions appended by value.",
+        latest_only=False,
     )
 
 
@@ -205,8 +217,8 @@ def parse_types(value: str) -> tuple[ObjectType, ...]:
         raise click.BadParameter(str(exc), param_hint="--types") from exc
 
 
-def vault_settings(command: F) -> F:
-    """How a run treats the parts of a vault no backup blob carries (copy, restore, plan)."""
+def issuer_credentials(command: F) -> F:
+    """Issuer passwords, which Key Vault never reveals (the settings stage)."""
     return _apply(
         command,
         [
@@ -221,6 +233,15 @@ def vault_settings(command: F) -> F:
                 is_flag=True,
                 help="Exit 0 even when issuers were created without their password (reported needs-credentials).",
             ),
+        ],
+    )
+
+
+def vault_settings(command: F) -> F:
+    """How a run treats the parts of a vault no backup blob carries (copy, restore, plan)."""
+    return _apply(
+        issuer_credentials(command),
+        [
             click.option(
                 "--replace-settings",
                 is_flag=True,

@@ -11,7 +11,12 @@ from kvmigrate.report.text import safe, say
 from kvmigrate.summary import RunSummary
 
 #: What each operation calls moving an object, and what a rerun does not do again.
-VERBS = {"copy": ("copied", "copied"), "backup": ("backed up", "backed up"), "restore": ("restored", "restored")}
+VERBS = {
+    "copy": ("copied", "copied"),
+    "backup": ("backed up", "backed up"),
+    "restore": ("restored", "restored"),
+    "sync": ("created", "synced"),
+}
 
 
 #: Skipped objects listed by name in the table (``-o json`` lists every one).
@@ -77,6 +82,12 @@ def print_summary(console: Console, summary: RunSummary) -> None:
         extra.append(f"settings {moved} copied of {len(summary.settings)}")
     if summary.recopied:
         extra.append(f"{summary.recopied} missing in the target {done} again")
+    if summary.operation == "sync":
+        extra.insert(
+            0,
+            f"updated {summary.updated} ({data.get('appended_versions', 0)} versions appended, "
+            f"{data.get('updated_attributes', 0)} attribute updates), deleted {summary.deleted}",
+        )
     say(
         console,
         f"{done} {data['copied']}, already there {data['already_copied']}, skipped {data['skipped']}, "

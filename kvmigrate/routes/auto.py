@@ -78,6 +78,12 @@ class AutoRoute:
             self.switched = True
             log.warning("%s", SWITCH_NOTE)
 
+    async def delete(self, ref: ObjectRef) -> None:
+        await self.blobs.delete(ref)
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
     async def recover(self, ref: ObjectRef) -> None:
         await self.blobs.recover(ref)
 

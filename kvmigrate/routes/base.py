@@ -46,6 +46,7 @@ class Match(StrEnum):
     SAME = "same"  # every source version is there (by id for blobs, by value and attributes for values)
     PREFIX = "prefix"  # by value: the first versions are there, in order (an interrupted run); the rest can follow
     DIFFERENT = "different"  # something else of that name: not ours to overwrite
+    CHANGED = "changed"  # sync: ours, and the source moved on (new versions, attributes): it can follow
 
 
 @dataclass
@@ -118,6 +119,14 @@ class Route(Protocol):
     async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> ObjectRef | None:
         """Put ``payload`` into the target; returns the object's real identity when the target named another
         (a backup file's presumed name or type), else None."""
+        ...
+
+    async def delete(self, ref: ObjectRef) -> None:
+        """Soft-delete an object in the target (sync --delete; never a purge)."""
+        ...
+
+    def counters(self) -> dict[str, int]:
+        """The route's own counts for the summary (sync: appended versions, updated attributes)."""
         ...
 
     async def recover(self, ref: ObjectRef) -> None: ...

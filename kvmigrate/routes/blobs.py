@@ -53,6 +53,8 @@ class BlobTarget(Protocol):
 
     async def purge_deleted(self, ref: ObjectRef) -> None: ...
 
+    async def delete(self, ref: ObjectRef) -> None: ...
+
     async def prepare(self) -> None: ...
 
     def finish(self, *, complete: bool) -> None: ...
@@ -129,6 +131,12 @@ class BlobRoute:
         target_versions = await self.target.versions(ref)
         return bool(target_versions) and sorted(target_versions) == sorted(await self.source.versions(ref))
 
+    async def delete(self, ref: ObjectRef) -> None:
+        await self.target.delete(ref)
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
     async def recover(self, ref: ObjectRef) -> None:
         await self.target.recover_deleted(ref)
 
@@ -187,6 +195,9 @@ class VaultBlobs:
 
     async def purge_deleted(self, ref: ObjectRef) -> None:
         await self.vault.purge_deleted(ref)
+
+    async def delete(self, ref: ObjectRef) -> None:
+        await self.vault.delete(ref)
 
     async def prepare(self) -> None:
         return None

@@ -20,6 +20,7 @@ from kvmigrate.ratelimit import AdaptiveRateLimiter
 from kvmigrate.routes.auto import AutoRoute
 from kvmigrate.routes.base import Route
 from kvmigrate.routes.blobs import BlobRoute, VaultBlobs
+from kvmigrate.routes.sync import SyncRoute
 from kvmigrate.routes.values import ValueRoute
 from kvmigrate.settings.stage import SettingsEnd
 from kvmigrate.vault.adapter import VaultAdapter
@@ -32,7 +33,7 @@ from kvmigrate.vault.values import VaultValues
 
 def run_labels(options: CopyOptions) -> tuple[str, str]:
     """Normalised names of both ends (vault URLs, or absolute archive paths); usage errors for bad ones."""
-    if options.operation == "copy":
+    if options.operation in ("copy", "sync"):
         return vault_pair_urls(options.source, options.target)
     if options.operation == "backup":
         return vault_url(options.source), str(Path(options.target).expanduser().absolute())
@@ -127,9 +128,6 @@ async def open_route(options: CopyOptions, *, credential: Credential | None = No
         source, target = vaults.adapters[source_label], vaults.adapters[target_label]
         settings: tuple[SettingsEnd, SettingsEnd] = (vaults.settings[source_label], vaults.settings[target_label])
         blobs = BlobRoute(VaultBlobs(source), VaultBlobs(target), name="blobs", limiters=limiters, settings=settings)
-        if options.mode == "backup":
-            yield blobs
-            return
         values = ValueRoute(
             source,
             vaults.values[source_label],
@@ -140,4 +138,16 @@ async def open_route(options: CopyOptions, *, credential: Credential | None = No
             create_rps=options.create_rps,
             settings=settings,
         )
-        yield values if options.mode == "value" else AutoRoute(blobs, values, limiters=limiters)
+        chosen: Route = blobs if options.mode == "backup" else values
+        if options.mode == "auto":
+            chosen = AutoRoute(blobs, values, limiters=limiters)
+        if options.operation == "sync":
+            chosen = SyncRoute(
+                chosen,
+                source=source,
+                target=target,
+                source_values=vaults.values[source_label],
+                target_values=vaults.values[target_label],
+                appender=None if options.mode == "backup" else values,
+            )
+        yield chosen

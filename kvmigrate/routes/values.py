@@ -197,14 +197,14 @@ class ValueRoute:
         for version in payload.versions[settled.start :]:
             if mapping.get(version.version) in known:
                 continue  # written by an earlier attempt of this run (a 409 retry after a purge)
-            target_id = await self._create(ref, version, payload.policy, known)
+            target_id = await self.create(ref, version, payload.policy, known)
             known.add(target_id)
             journal.map_version(ref, version.version, target_id)
             mapping[version.version] = target_id
         log.debug("%s: %d version(s) written by value", ref, len(payload.versions) - settled.start)
         return None
 
-    async def _create(self, ref: ObjectRef, version: VersionValue, policy: Any, known: set[str]) -> str:
+    async def create(self, ref: ObjectRef, version: VersionValue, policy: Any, known: set[str]) -> str:
         """One create/import under the create budget; a lost answer is settled by looking, never by re-sending."""
         delay, failures, throttled_wait = 0.5, 0, 0.0
         while True:
@@ -252,6 +252,12 @@ class ValueRoute:
             if signature(ref.type, await self.target_values.digest(ref, info), info) == wanted:
                 return info.version
         return None
+
+    async def delete(self, ref: ObjectRef) -> None:
+        await self.target.delete(ref)
+
+    def counters(self) -> dict[str, int]:
+        return {}
 
     async def recover(self, ref: ObjectRef) -> None:
         await self.target.recover_deleted(ref)

@@ -157,6 +157,50 @@ class VaultAdapter:
             raise from_azure(exc, vault=self.label, operation="get", subject=subject) from exc
         return hashlib.sha256(material).hexdigest()
 
+    async def update_properties(self, ref: ObjectRef, version: str, info: VersionInfo) -> None:
+        """Set a version's writable attributes to ``info``'s (sync's attribute drift; no new version)."""
+        tags = dict(info.tags)
+        try:
+            if ref.type is ObjectType.SECRET:
+                await self.clients.secrets.update_secret_properties(
+                    ref.name,
+                    version,
+                    enabled=info.enabled,
+                    tags=tags,
+                    content_type=info.content_type,
+                    not_before=info.not_before,
+                    expires_on=info.expires_on,
+                )
+            elif ref.type is ObjectType.KEY:
+                await self.clients.keys.update_key_properties(
+                    ref.name,
+                    version,
+                    enabled=info.enabled,
+                    tags=tags,
+                    not_before=info.not_before,
+                    expires_on=info.expires_on,
+                )
+            else:
+                await self.clients.certificates.update_certificate_properties(
+                    ref.name, version, enabled=info.enabled, tags=tags
+                )
+        except (AzureError, ValueError) as exc:
+            raise from_azure(exc, vault=self.label, operation="update", subject=f"{ref} version {version}") from exc
+
+    async def delete(self, ref: ObjectRef) -> None:
+        """Soft-delete an object (sync --delete); never a purge. Returns once Key Vault reports it deleted."""
+        try:
+            if ref.type is ObjectType.SECRET:
+                await self.clients.secrets.delete_secret(ref.name, _polling_interval=0.5)
+            elif ref.type is ObjectType.KEY:
+                await self.clients.keys.delete_key(ref.name, _polling_interval=0.5)
+            else:
+                await self.clients.certificates.delete_certificate(ref.name, _polling_interval=0.5)
+        except (AzureError, ValueError) as exc:
+            if is_not_found(exc):
+                return  # deleted meanwhile, or by an attempt whose answer was lost
+            raise from_azure(exc, vault=self.label, operation="delete", subject=str(ref)) from exc
+
     async def backup(self, ref: ObjectRef) -> bytes:
         backup = self._sdk(ref.type, "backup")
         result: bytes = await self._post("backup", str(ref), lambda: backup(ref.name, retry_total=0))
