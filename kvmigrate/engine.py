@@ -19,7 +19,6 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 from kvmigrate.decide import Decision, decide_assessed, decide_listed, reason_for
@@ -31,10 +30,9 @@ from kvmigrate.errors import (
     TooManyVersionsError,
 )
 from kvmigrate.fanout import fan_out
-from kvmigrate.files import FileLock
 from kvmigrate.hardening import disable_core_dumps
 from kvmigrate.inventory import Inventory, TargetIndex, is_selected
-from kvmigrate.journal import ItemRecord, Journal
+from kvmigrate.journal import ItemRecord, Journal, run_journal
 from kvmigrate.models import OUTCOME_OF, Action, ItemState, Listed, ObjectRef, ObjectType, Outcome
 from kvmigrate.options import CopyOptions
 from kvmigrate.ratelimit import AdaptiveRateLimiter
@@ -42,7 +40,7 @@ from kvmigrate.routes.base import Assessment, Route
 from kvmigrate.routes.build import open_route, run_labels
 from kvmigrate.settings.model import IssuerPasswords
 from kvmigrate.settings.stage import SettingsStage
-from kvmigrate.statedir import default_journal, pair_lock
+from kvmigrate.statedir import default_journal
 from kvmigrate.summary import Events, Failure, RunSummary, Subscriber
 from kvmigrate.vault.credential import Credential
 
@@ -114,7 +112,13 @@ class Engine:
                 self.limiters = dict(route.limiters)
                 inventory = self.inventory = Inventory(route.source, self.options.types)
                 self.index = await self._preflight(route, inventory)
-                with self._journal() as journal:
+                with run_journal(
+                    self.state_path,
+                    source=self.source_url,
+                    target=self.target_url,
+                    operation=self.options.operation,
+                    restart=self.options.restart,
+                ) as journal:
                     self.journal = journal
                     await self._execute(route, inventory, journal)
         finally:
@@ -138,38 +142,6 @@ class Engine:
                 index.cancel()
                 with contextlib.suppress(BaseException):
                     await index
-
-    @contextlib.contextmanager
-    def _journal(self) -> Iterator[Journal]:
-        """The run's locks and journal: a real run holds its vault pair and its journal for its whole life."""
-        operation = self.options.operation
-        if self.state_path is None:
-            with Journal.in_memory(source=self.source_url, target=self.target_url, operation=operation) as journal:
-                yield journal
-            return
-        lock: FileLock = pair_lock(self.source_url, self.target_url)
-        lock.acquire(
-            busy=f"another kvmigrate run is writing from {self.source_url} into {self.target_url}; wait for it to "
-            "finish (two runs on one pair would write the same objects twice)"
-        )
-        try:
-            journal = Journal.open(
-                self.state_path,
-                source=self.source_url,
-                target=self.target_url,
-                operation=operation,
-                restart=self.options.restart,
-            )
-            try:
-                yield journal
-            except BaseException as error:
-                if isinstance(error, KvmigrateError) and error.is_fatal:
-                    journal.discard()  # removes it only if this run created it and wrote nothing to the target
-                raise
-            finally:
-                journal.close()
-        finally:
-            lock.release()
 
     async def _execute(self, route: Route, inventory: Inventory, journal: Journal) -> None:
         dry_run = self.options.dry_run

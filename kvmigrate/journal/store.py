@@ -17,7 +17,6 @@ returns only once its commit is on disk (group commit, ``groupcommit.py``). Valu
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -26,16 +25,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 
-from kvmigrate import __version__
-from kvmigrate.errors import JournalError, RunLockedError
+from kvmigrate.errors import JournalError
 from kvmigrate.files import FileLock, check_writable_path, ensure_private_file, private_dir
 from kvmigrate.journal import schema
 from kvmigrate.journal.groupcommit import WalSync
+from kvmigrate.journal.opening import insert_run, open_error, prepare, remove, siblings
 from kvmigrate.models import ItemState, ObjectRef, ObjectType, Outcome
 
 log = logging.getLogger(__name__)
 
-_SIBLING_SUFFIXES = ("-wal", "-shm", "-journal")
 _RECORD_COLUMNS = "type, name, state, route, fingerprint, target_ref, outcome, reason, error, attempts"
 
 
@@ -56,10 +54,6 @@ class ItemRecord:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-
-def _siblings(path: Path) -> list[Path]:
-    return [path.with_name(path.name + suffix) for suffix in _SIBLING_SUFFIXES]
 
 
 class Journal:
@@ -86,7 +80,7 @@ class Journal:
         connection = sqlite3.connect(":memory:", isolation_level=None)
         journal = cls(None, connection, None)
         schema.create(connection)
-        journal._insert_run(operation=operation, source=source, target=target)
+        insert_run(connection, operation=operation, source=source, target=target)
         return journal
 
     @classmethod
@@ -100,104 +94,37 @@ class Journal:
         if operation not in schema.OPERATIONS:
             raise ValueError(f"unknown operation {operation!r}: use one of {', '.join(sorted(schema.OPERATIONS))}")
         path = Path(path)
-        for candidate in (path, *_siblings(path)):
+        for candidate in (path, *siblings(path)):
             check_writable_path(candidate, what="journal")
         private_dir(path.parent, what="journal folder")
         lock = FileLock(path.with_name(path.name + ".lock"), what="journal lock")
         lock.acquire(busy=f"journal {path} is in use by another kvmigrate run; wait for it to finish or pass --state")
         try:
             if restart:
-                _remove(path)
+                remove(path)
             created = ensure_private_file(path, what="journal")
-            for sibling in _siblings(path):
+            for sibling in siblings(path):
                 check_writable_path(sibling, what="journal")
             try:
                 connection = sqlite3.connect(str(path), isolation_level=None, timeout=0)
             except sqlite3.Error as exc:
-                raise _open_error(path, exc) from exc
+                raise open_error(path, exc) from exc
             journal = cls(path, connection, lock)
             journal.created = created
             try:
-                journal._prepare(operation=operation, source=source, target=target)
+                journal.is_resumed, journal._wal_sync = prepare(
+                    connection, path, operation=operation, source=source, target=target
+                )
             except BaseException:
                 connection.close()
                 if created:
-                    _remove(path)
+                    remove(path)
                 raise
         except BaseException:
             lock.release()
             raise
         log.debug("journal %s opened (%s)", path, "resumed" if journal.is_resumed else "new")
         return journal
-
-    def _prepare(self, *, operation: str, source: str, target: str) -> None:
-        """Check the file is this run's journal (creating the schema in an empty one), upgrading an older one."""
-        connection = self._conn
-        try:
-            connection.execute("PRAGMA locking_mode=EXCLUSIVE")
-            version = self._user_version()  # the first read of the file: garbage or a held lock fails here
-            if version == 0:
-                # Refuse a foreign SQLite file before switching it to WAL, so we never modify it.
-                (tables,) = connection.execute("SELECT count(*) FROM sqlite_schema").fetchone()
-                if tables:
-                    raise JournalError(
-                        f"journal {self.path} is not a kvmigrate journal (it is another SQLite database);"
-                        " pass --state with another path, or --restart to replace it",
-                        path=self._file,
-                    )
-            elif version not in (2, schema.SCHEMA_VERSION):
-                raise JournalError(
-                    f"journal {self.path} has schema version {version}, but kvmigrate {__version__} reads version"
-                    f" {schema.SCHEMA_VERSION}; use the kvmigrate that wrote it, or pass --restart",
-                    path=self._file,
-                )
-            (mode,) = connection.execute("PRAGMA journal_mode=WAL").fetchone()
-            if str(mode).lower() == "wal":
-                self._wal_sync = WalSync(self._file.with_name(self._file.name + "-wal"))
-            else:
-                log.warning("journal file system does not support WAL; using journal_mode=%s", mode)
-            connection.execute("PRAGMA synchronous=NORMAL")
-            with self._transaction():
-                if version == 0:
-                    schema.create(connection)
-                    self._insert_run(operation=operation, source=source, target=target)
-                else:
-                    self._check_run(operation=operation, source=source, target=target)
-                    if version == 2:
-                        schema.upgrade_from_2(connection)
-                        connection.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
-                (items,) = connection.execute("SELECT count(*) FROM item").fetchone()
-        except sqlite3.Error as exc:
-            raise _open_error(self._file, exc) from exc
-        self.is_resumed = items > 0
-
-    def _insert_run(self, *, operation: str, source: str, target: str) -> None:
-        self._conn.execute(
-            "INSERT INTO run (id, operation, source, target, created_at, tool_version) VALUES (1, ?, ?, ?, ?, ?)",
-            (operation, source, target, _now(), __version__),
-        )
-        # user_version is part of this transaction: a crash leaves either the whole schema or an empty file.
-        self._conn.execute(f"PRAGMA user_version={schema.SCHEMA_VERSION}")
-
-    def _user_version(self) -> int:
-        (version,) = self._conn.execute("PRAGMA user_version").fetchone()
-        return int(version)
-
-    def _check_run(self, *, operation: str, source: str, target: str) -> None:
-        row = self._conn.execute("SELECT operation, source, target FROM run WHERE id = 1").fetchone()
-        if row is None:
-            raise JournalError(
-                f"journal {self.path} is not a kvmigrate journal or is corrupt: it has no run record;"
-                " remove it or pass --restart",
-                path=self._file,
-            )
-        if tuple(row) != (operation, source, target):
-            old_operation, old_source, old_target = row
-            raise JournalError(
-                f"journal {self.path} belongs to {old_operation} {old_source} → {old_target},"
-                f" not {operation} {source} → {target}; pass --state with another path or --restart",
-                path=self._file,
-            )
 
     @property
     def _file(self) -> Path:
@@ -418,7 +345,7 @@ class Journal:
         if connection is not None:
             connection.close()
         try:
-            _remove(path)
+            remove(path)
         finally:
             self._release()
 
@@ -441,33 +368,3 @@ class Journal:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.close()
-
-
-def _open_error(path: Path, exc: sqlite3.Error) -> JournalError | RunLockedError:
-    """Say in one line why SQLite would not open ``path`` and what to do about it."""
-    name = getattr(exc, "sqlite_errorname", "")
-    if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")):
-        return RunLockedError(
-            f"journal {path} is in use by another kvmigrate run; wait for it to finish or pass --state with another"
-            " path"
-        )
-    if isinstance(exc, sqlite3.OperationalError) and not name.startswith(("SQLITE_NOTADB", "SQLITE_CORRUPT")):
-        return JournalError(
-            f"cannot open journal {path}: {exc}; check the path, its permissions and free space", path=path
-        )
-    return JournalError(
-        f"journal {path} is not a kvmigrate journal or is corrupt: {exc}; remove it or pass --restart", path=path
-    )
-
-
-def _remove(path: Path) -> None:
-    """Delete the journal and its SQLite siblings (``--restart``, or a run that wrote nothing)."""
-    for candidate in (path, *_siblings(path)):
-        try:
-            os.unlink(candidate)
-        except FileNotFoundError:
-            continue
-        except OSError as exc:
-            raise JournalError(
-                f"cannot remove journal {candidate}: {exc.strerror}; remove it by hand", path=path
-            ) from exc

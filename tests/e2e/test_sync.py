@@ -209,3 +209,20 @@ async def test_a_sync_with_nothing_to_do_only_lists(emulator: Emulator, tmp_path
     budget = math.ceil(count / 25) * 2 + 10
     for vault, requests in document["requests_by_vault"].items():
         assert requests <= budget, (vault, requests, budget)
+
+
+async def test_every_repeats_until_sigterm_then_stops_cleanly(emulator: Emulator, tmp_path: Path) -> None:
+    fill(emulator, "src", 5, prefix="e")
+    args = [sys.executable, "-m", "kvmigrate", *sync(emulator, "dst", "--every", "1s")]
+    process = subprocess.Popen(
+        args, env=cli_env(emulator), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    lists = emulator.vaults["src"].vault.stats.operations
+    deadline = time.monotonic() + 60
+    while lists.get("secrets.list", 0) < 3 and time.monotonic() < deadline:
+        await _sleep(0.05)
+    await _sleep(0.3)  # between runs now: waiting for the next
+    process.send_signal(signal.SIGTERM)
+    out, err = await _in_thread(process.communicate, timeout=30)  # type: ignore[arg-type]
+    assert process.returncode == 0, err
+    assert out.count(b'"operation": "sync"') >= 3 and b"Traceback" not in err
