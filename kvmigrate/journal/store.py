@@ -137,18 +137,6 @@ class Journal:
         return self._connection
 
     @contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self._conn
-        connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            if connection.in_transaction:
-                connection.execute("ROLLBACK")
-            raise
-        connection.execute("COMMIT")
-
-    @contextmanager
     def _writing(self) -> Iterator[None]:
         """Turn SQLite failures during use into JournalError: the run cannot continue without its journal."""
         try:
