@@ -31,7 +31,8 @@ import click
 @click.option(
     "--state-dir",
     type=click.Path(file_okay=False, path_type=Path),
-    help="Where the CA and server certificate are written (default: a temporary directory).",
+    help="Where the CA, its key and the token-signing key are kept (0700; default: a temporary directory). "
+    "Emulators that share it trust each other's tokens and share one CA.",
 )
 def emulator(config_file: Path | None, vaults: tuple[str, ...], env_file: Path | None, state_dir: Path | None) -> None:
     """Serve local emulated Key Vaults over HTTPS for rehearsals and tests (runs until Ctrl-C).
