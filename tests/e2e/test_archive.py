@@ -116,9 +116,13 @@ async def test_bad_archives_get_clear_errors(emulator: Emulator, src: VaultClien
     manifest.write_text(original.replace('"format_version": 1', '"format_version": 9'))
     newer = await _in_thread(run_cli, emulator, "restore", str(archive_dir), dst_url, cwd=tmp_path)
     assert newer.returncode == 2 and "newer than this kvmigrate" in newer.stderr
-    manifest.unlink()
-    missing = await _in_thread(run_cli, emulator, "restore", str(archive_dir), dst_url, cwd=tmp_path)
-    assert missing.returncode == 2 and "no manifest.json" in missing.stderr
+    manifest.unlink()  # without its manifest, an archive is a folder of backup files: it still restores, by file
+    by_files = await _in_thread(run_cli, emulator, "restore", str(archive_dir), dst_url, "-o", "json", cwd=tmp_path)
+    assert by_files.returncode == 0 and json.loads(by_files.stdout)["copied"] == 2, by_files.stderr
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    missing = await _in_thread(run_cli, emulator, "restore", str(empty), dst_url, cwd=tmp_path)
+    assert missing.returncode == 2 and "no manifest.json and no Key Vault backup files" in missing.stderr
     manifest.write_text(original)
     os.chmod(archive_dir, 0o755)
     exposed = await _in_thread(run_cli, emulator, "restore", str(archive_dir), dst_url, cwd=tmp_path)

@@ -88,7 +88,13 @@ class MemoryVault:
         await asyncio.sleep(0)
         return json.dumps({"name": ref.name, "versions": self.objects[(ref.type, ref.key)]}).encode()
 
-    async def restore(self, ref: ObjectRef, blob: Blob) -> None:
+    def others(self, ref: ObjectRef) -> tuple[ObjectType, ...]:
+        return ()
+
+    async def delete(self, ref: ObjectRef) -> None:
+        self.objects.pop((ref.type, ref.key), None)
+
+    async def restore(self, ref: ObjectRef, blob: Blob) -> ObjectRef | None:
         self.calls["restore"] += 1
         self._check("restore", ref)
         await asyncio.sleep(0)
@@ -101,6 +107,7 @@ class MemoryVault:
         if key in self.objects or key in self.deleted:
             raise ObjectConflictError(f"{ref} exists", vault=self.label, status=409)
         self.objects[key] = list(json.loads(blob.data)["versions"])
+        return None
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
         self.calls["recover"] += 1
@@ -139,9 +146,15 @@ class MemoryValues:
     async def read(self, listed: Listed, assessment: Assessment) -> Any:
         return listed.ref.name
 
-    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> None:
+    async def write(self, listed: Listed, payload: Any, assessment: Assessment, journal: Journal) -> ObjectRef | None:
         self.written.append(payload)
         self.target.objects[(listed.ref.type, listed.ref.key)] = ["by-value"]
+        return None
+
+    async def delete(self, ref: ObjectRef) -> None: ...
+
+    def counters(self) -> dict[str, int]:
+        return {}
 
     async def recover(self, ref: ObjectRef) -> None: ...
 
