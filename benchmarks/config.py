@@ -8,7 +8,7 @@ from typing import Any
 
 from benchmarks.seed import MixedShape
 
-ALL_CASES = ("copy", "alternatives", "adaptive", "cabundle", "whatif", "profile", "scale")
+ALL_CASES = ("copy", "alternatives", "adaptive", "cabundle", "whatif", "profile", "sync", "scale")
 #: A full run (the one that updates README.md): every case but the what-ifs, which test suggested fixes on demand.
 DEFAULT_CASES = tuple(case for case in ALL_CASES if case != "whatif")
 #: What-if variants of the copy (benchmarks/whatif.py patches; "+" joins patches within one variant; "none" is

@@ -106,6 +106,26 @@ def targets(results: dict[str, Any]) -> list[dict[str, Any]]:
         "not run" if run is None else f"{run['peak_rss_mb']:.0f} MB",
         None if run is None else run["peak_rss_mb"] <= RSS_LIMIT_MB,
     )
+    run = runs.get("sync-nochange")
+    if run is None:
+        add("sync with nothing to do: <= ceil(N/25)*2 + 10 requests per vault", "not run", None)
+    else:
+        budget = math.ceil(run["objects"] / 25) * 2 + 10
+        by_vault = (run.get("summary") or {}).get("requests_by_vault") or {}
+        busiest = max(by_vault.values(), default=0)
+        add(
+            f"sync with nothing to do of {run['objects']:,} objects: <= {budget:,} requests per vault",
+            f"{busiest:,} on the busier vault, {run['wall_seconds']:.1f} s (T* {run['t_star_seconds']:.1f} s)",
+            busiest <= budget and run["returncode"] == 0,
+        )
+    run = runs.get("sync-1pct")
+    if run is not None:
+        add(
+            f"sync after 1% of {run['objects']:,} objects changed converges",
+            f"{run['wall_seconds']:.1f} s, {run['ratio']:.2f} x T* (T* {run['t_star_seconds']:.1f} s), "
+            f"{run['requests_server']:,} requests",
+            run["returncode"] == 0,
+        )
     ours, loop = runs.get("kvm-small"), runs.get("seq-small")
     gather = max(
         (run for run in runs.values() if run["case"] == "alternatives" and run["tool"] == "unbounded-gather"),

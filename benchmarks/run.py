@@ -33,7 +33,7 @@ from benchmarks.config import DEFAULT_CASES, BenchConfig
 from benchmarks.emulator import BENCH_SETTINGS, SEED_SETTINGS, EmulatorProcess, clean_environment
 from benchmarks.measure import Child, ChildResult, busy_cpu_seconds, own_cpu_seconds, run_child
 from benchmarks.profile import Recorder, py_spy, summarise
-from benchmarks.seed import seed_mixed, seed_secrets
+from benchmarks.seed import seed_mixed, seed_secrets, touch_secrets
 
 REPO = Path(__file__).resolve().parent.parent
 HERE = Path(__file__).resolve().parent
@@ -52,7 +52,7 @@ SOURCES = {"small": "src-small", "large": "src-large", "mixed": "src-mixed", "pl
 MAX_WHATIF = 8
 TARGETS = {
     "small": ("kvmigrate", *STRATEGIES, "adaptive", "trust", "profile", *(f"wi{i}" for i in range(MAX_WHATIF))),
-    "large": ("kvmigrate", *STRATEGIES, *(f"wi{i}" for i in range(MAX_WHATIF))),
+    "large": ("kvmigrate", *STRATEGIES, "sync", *(f"wi{i}" for i in range(MAX_WHATIF))),
     "mixed": ("kvmigrate", *STRATEGIES),
     "plan": ("plan",),
 }
@@ -67,6 +67,7 @@ SHORT = {
     "trust": "tru",
     "profile": "prof",
     "plan": "plan",
+    "sync": "sync",
 }
 
 
@@ -278,9 +279,12 @@ class Bench:
         profile_dir: Path | None = None,
         tool: str = "kvmigrate",
         patches: str = "",
+        command_name: str = "copy",
+        journal: str | None = None,
     ) -> Run:
-        """``kvmigrate copy``; with ``patches``, through benchmarks/whatif.py (a what-if run, never the product)."""
-        state = self.workdir / "state" / f"{run_id}.db"
+        """``kvmigrate copy`` (or ``sync``, sharing ``journal`` between runs); with ``patches``, through
+        benchmarks/whatif.py (a what-if run, never the product)."""
+        state = self.workdir / "state" / f"{journal or run_id}.db"
         state.parent.mkdir(parents=True, exist_ok=True)
         entry = ["-m", "benchmarks.whatif"] if patches else ["-m", "kvmigrate"]
         env = self.child_env(trust)
@@ -289,7 +293,7 @@ class Bench:
         command = [
             PYTHON,
             *entry,
-            "copy",
+            command_name,
             self.emu.urls[SOURCES[size]],
             self.emu.urls[target_vault(size, use)],
             "-o",
@@ -617,6 +621,18 @@ def run_cases(bench: Bench) -> None:
                 "client_cpu_seconds": round(run.cpu_seconds, 2),
                 "wall_seconds": round(run.wall_seconds, 2),
             }
+    if "sync" in cases:  # 6. a standby: the first sync, one with nothing to do, one after 1% of the source changed
+        if "large" not in need:
+            bench.seed("large")
+        common = {"case": "sync", "size": "large", "use": "sync", "rps": config.rps, "command_name": "sync"}
+        bench.kvmigrate_copy(run_id="sync-first", tool="kvmigrate sync (first)", journal="sync-large", **common)
+        bench.kvmigrate_copy(run_id="sync-nochange", tool="kvmigrate sync (no change)", journal="sync-large", **common)
+        changed = [f"s-{i:06d}" for i in range(0, bench.sizes["large"], 100)]  # 1%
+        asyncio.run(touch_secrets(bench.emu.urls[SOURCES["large"]], changed, bench.emu.environment))
+        run = bench.kvmigrate_copy(
+            run_id="sync-1pct", tool="kvmigrate sync (1% changed)", journal="sync-large", **common
+        )
+        run.notes.append(f"{len(changed)} secrets' tags changed in the source before this run")
     if "scale" in cases:  # 4. plan of plan_n objects (seeded last: the emulator is lighter for the other cases)
         bench.seed("plan")
         bench.plan()

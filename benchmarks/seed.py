@@ -46,6 +46,38 @@ def secret_value(name: str, size: int = 64) -> str:
     return (f"value-of-{name}-" * (size // 8 + 1))[:size]
 
 
+async def touch_secrets(
+    url: str, names: list[str], environment: dict[str, str], *, concurrency: int = SEED_CONCURRENCY
+) -> None:
+    """Change the tags of each secret in ``names`` (its current version): the drift a sync must follow."""
+    require_loopback(url)
+    token = await identity_token(environment)
+    context = ssl.create_default_context(cafile=environment["KVMIGRATE_CA_BUNDLE"])
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    pending = iter(names)
+
+    async def worker(session: aiohttp.ClientSession) -> None:
+        for name in pending:
+            for attempt in range(ATTEMPTS):
+                async with session.patch(
+                    f"{url}/secrets/{name}/",
+                    params={"api-version": API_VERSION},
+                    json={"tags": {"touched": "1"}},
+                    headers=headers,
+                ) as reply:
+                    await reply.read()
+                    if reply.status == 200:
+                        break
+                    if reply.status not in (429, 500, 503) or attempt == ATTEMPTS - 1:
+                        raise SeedError(f"PATCH secret {name} in {url}: HTTP {reply.status}")
+                await asyncio.sleep(0.2 * 2**attempt)
+
+    connector = aiohttp.TCPConnector(ssl=context, limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session, asyncio.TaskGroup() as group:
+        for _ in range(concurrency):
+            group.create_task(worker(session))
+
+
 async def seed_secrets(
     url: str, names: list[str], environment: dict[str, str], *, concurrency: int = SEED_CONCURRENCY
 ) -> None:
