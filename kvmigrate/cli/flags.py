@@ -171,6 +171,24 @@ def mode(command: F, *, help: str = COPY_MODES, latest_only: bool = True) -> F:
     return _apply(command, decorators)
 
 
+def verify_mode(command: F) -> F:
+    """verify's --mode (what a copy was made by) and --latest-only."""
+    return _apply(
+        command,
+        [
+            click.option(
+                "--mode",
+                type=click.Choice(["backup", "value"]),
+                default="backup",
+                show_default=True,
+                help="backup: compare by version ids; value: compare values and attributes version by version in "
+                "creation order (after copy --mode value, where version ids differ).",
+            ),
+            click.option("--latest-only", is_flag=True, help="Value mode: compare only each object's current version."),
+        ],
+    )
+
+
 def sync_mode(command: F) -> F:
     return mode(
         command,

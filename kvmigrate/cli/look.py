@@ -102,15 +102,7 @@ def plan(
 @click.argument("target")
 @flags.selection
 @click.option("--no-values", is_flag=True, help="Do not read secret values (compare them by version id).")
-@click.option(
-    "--mode",
-    type=click.Choice(["backup", "value"]),
-    default="backup",
-    show_default=True,
-    help="backup: compare by version ids; value: compare values and attributes version by version in "
-    "creation order (after copy --mode value, where version ids differ).",
-)
-@click.option("--latest-only", is_flag=True, help="Value mode: compare only each object's current version.")
+@flags.verify_mode
 @click.option("--one-way", is_flag=True, help="Do not report objects that exist only in the target.")
 @flags.pace(concurrency=16)
 @flags.connection

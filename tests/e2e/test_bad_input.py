@@ -163,3 +163,49 @@ async def test_each_missing_permission_is_named_with_its_vault(
     )
     line = last_line(result)
     assert result.returncode == 1 and permission in line and emulator.vaults[vault].url in line, line
+
+
+FAILURES = {
+    "source-list": ("src", ["list"]),
+    "target-list": ("dst", ["list"]),
+    "source-get": ("src", ["get"]),
+    "source-backup": ("src", ["backup"]),
+    "target-restore": ("dst", ["restore"]),
+    "dns": None,
+    "tls": None,
+    "foreign-token": None,
+}
+
+
+@pytest.mark.parametrize("failure", sorted(FAILURES))
+@pytest.mark.parametrize("command", ["plan", "copy", "verify", "sync", "backup"])
+async def test_no_command_prints_a_traceback_on_an_expected_failure(
+    emulator: Emulator, src: VaultClients, tmp_path: Path, command: str, failure: str
+) -> None:
+    """Every command, every kind of refusal: one line and an exit code, or a clean run where it does not apply."""
+    for i in range(3):
+        await src.secrets.set_secret(f"m-{i}", "v")
+    env = cli_env(emulator)
+    source, target = emulator.vaults["src"].url, emulator.vaults["dst"].url
+    denied = FAILURES[failure]
+    if denied is not None:
+        emulator.vaults[denied[0]].vault.settings.deny = denied[1]
+    elif failure == "dns":
+        target = "https://no-such-vault.invalid"
+    elif failure == "tls":
+        env.pop("KVMIGRATE_CA_BUNDLE")
+    else:
+        env["IDENTITY_HEADER"] = "wrong"
+    args = [command, source, str(tmp_path / "archive") if command == "backup" else target]
+    if command == "verify" or failure == "source-get":
+        args += ["--mode", "value"] if command in ("copy", "verify", "sync", "plan") else []
+    result = await _in_thread(run_cli, emulator, *args, env=env, cwd=tmp_path)
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    if result.returncode != 0:
+        assert result.returncode in (1, 2), result.stderr
+        lines = result.stderr.strip().splitlines()
+        assert (
+            (lines and lines[-1].startswith("kvmigrate: error:"))
+            or "MISMATCH" in result.stdout
+            or ("failed" in result.stdout)
+        ), result.stdout + result.stderr

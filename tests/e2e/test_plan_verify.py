@@ -136,3 +136,24 @@ def _default_policy() -> object:
     from azure.keyvault.certificates import CertificatePolicy
 
     return CertificatePolicy.get_default()
+
+
+async def test_verify_tells_a_subscriber_as_it_goes(emulator: Emulator, src: VaultClients, tmp_path: Path) -> None:
+    """The progress display of verify is a subscriber: every compared object is announced, then finished."""
+    await seed_secrets(src, 40, prefix="prog")
+    assert (await Engine(options(emulator, tmp_path)).run()).copied == 40
+
+    class Counting:
+        listed = finished = 0
+
+        def on_listed(self, listed: object) -> None:
+            self.listed += 1
+
+        def on_decided(self, listed: object, decision: object, assessment: object) -> None: ...
+
+        def on_finished(self, ref: object, outcome: object, detail: object) -> None:
+            self.finished += 1
+
+    counting = Counting()
+    report = await verify(verify_options(emulator, "src", "dst"), events=counting)  # type: ignore[arg-type]
+    assert report.ok and counting.listed == counting.finished == 40

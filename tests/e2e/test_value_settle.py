@@ -132,6 +132,7 @@ async def test_two_runs_on_one_pair_at_once_write_nothing_twice(
     refused = next(err for (_, err), p in zip(outputs, processes, strict=True) if p.returncode == 2)
     assert "another kvmigrate run is writing" in refused
     await assert_same_values(src, far, names)
+    await verified(emulator, tmp_path)
 
 
 async def test_a_target_that_stops_answering_is_ridden_out_or_named(
@@ -150,8 +151,8 @@ async def test_a_target_that_stops_answering_is_ridden_out_or_named(
     )
     while emulator.vaults["far"].vault.stats.started.get("secrets.set", 0) < 30:
         await _sleep(0.01)
-    settings.drop_rate = 1.0  # every request to the target is cut for a while
-    await _sleep(8.0)
+    settings.drop_rate = 1.0  # every request to the target is cut for 20 seconds
+    await _sleep(20.0)
     settings.drop_rate = 0
     out, err = await _in_thread(process.communicate, timeout=180)  # type: ignore[arg-type]
     assert process.returncode == 0, err
