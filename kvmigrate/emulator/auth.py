@@ -14,7 +14,6 @@ live original are marked below.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import json
@@ -32,6 +31,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from kvmigrate.emulator import statefiles
 from kvmigrate.emulator.errors import KeyVaultError
+from kvmigrate.emulator.material.encoding import b64url_decode, b64url_encode
 
 RESOURCE = "https://vault.azure.net"
 #: Key Vault's first-party application id; AAD v2 tokens name the resource by it (seen in AKV10022 messages).
@@ -57,14 +57,11 @@ KEY_FILE = "authority-key.pem"
 MALFORMED = "Error validating token: the token is not a well-formed JWT (header.payload.signature)."
 
 
-def b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
 def unb64url(text: str) -> bytes:
+    """A JWS segment: base64url that is never padded (RFC 7515 §2), so padding is refused, not tolerated."""
     if not text or "=" in text:
         raise ValueError("not base64url without padding")
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return b64url_decode(text)
 
 
 def issuer(tenant: str) -> str:
@@ -123,15 +120,15 @@ class TokenAuthority:
         der = self.key.public_key().public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
-        return b64url(hashlib.sha1(der).digest())  # noqa: S324 - an identifier, as x5t is, not a security hash
+        return b64url_encode(hashlib.sha1(der).digest())  # noqa: S324 - an identifier, as x5t is, not a security hash
 
     # -- issuing --------------------------------------------------------------------------------------------------
     def sign(self, claims: dict[str, Any], *, header: dict[str, Any] | None = None) -> str:
         """A compact RS256 JWS of ``claims`` (tests use it to forge expired, foreign or misdirected tokens)."""
         head = header if header is not None else {"typ": "JWT", "alg": "RS256", "x5t": self.kid, "kid": self.kid}
-        signing_input = f"{b64url(_json(head))}.{b64url(_json(claims))}"
+        signing_input = f"{b64url_encode(_json(head))}.{b64url_encode(_json(claims))}"
         signature = self.key.sign(signing_input.encode("ascii"), padding.PKCS1v15(), hashes.SHA256())
-        return f"{signing_input}.{b64url(signature)}"
+        return f"{signing_input}.{b64url_encode(signature)}"
 
     def claims(self, audience: str, *, now: float | None = None, tenant: str | None = None) -> dict[str, Any]:
         """The claims of an AAD v1 app-only token for ``audience``, as a managed identity receives it."""
@@ -143,7 +140,7 @@ class TokenAuthority:
             "iat": issued,
             "nbf": issued,
             "exp": issued + self.lifetime,
-            "aio": b64url(secrets.token_bytes(30)),
+            "aio": b64url_encode(secrets.token_bytes(30)),
             "appid": self.client_id,
             "appidacr": "2",
             "idp": issuer(tid),
@@ -151,7 +148,7 @@ class TokenAuthority:
             "oid": self.object_id,
             "sub": self.object_id,
             "tid": tid,
-            "uti": b64url(uuid.uuid4().bytes)[:22],
+            "uti": b64url_encode(uuid.uuid4().bytes)[:22],
             "ver": "1.0",
             "xms_mirid": f"/subscriptions/00000000-0000-0000-0000-000000000000/resourcegroups/emulator/providers/"
             f"Microsoft.Web/sites/kvmigrate-emulator-{self.client_id[-4:]}",
