@@ -111,16 +111,19 @@ class Engine:
                 self.route = route
                 self.limiters = dict(route.limiters)
                 inventory = self.inventory = Inventory(route.source, self.options.types)
-                self.index = await self._preflight(route, inventory)
-                with run_journal(
-                    self.state_path,
-                    source=self.source_url,
-                    target=self.target_url,
-                    operation=self.options.operation,
-                    restart=self.options.restart,
-                ) as journal:
-                    self.journal = journal
-                    await self._execute(route, inventory, journal)
+                try:
+                    self.index = await self._preflight(route, inventory)
+                    with run_journal(
+                        self.state_path,
+                        source=self.source_url,
+                        target=self.target_url,
+                        operation=self.options.operation,
+                        restart=self.options.restart,
+                    ) as journal:
+                        self.journal = journal
+                        await self._execute(route, inventory, journal)
+                finally:
+                    await inventory.aclose()  # its readers use the route's clients
         finally:
             self.summary.elapsed_seconds = time.monotonic() - started
             self.summary.interrupted = self.stop.is_set()
@@ -138,10 +141,9 @@ class Engine:
             await inventory.prefetch()
             return await index
         finally:
-            if not index.done():
-                index.cancel()
-                with contextlib.suppress(BaseException):
-                    await index
+            index.cancel()  # a no-op once done
+            with contextlib.suppress(BaseException):
+                await index  # its outcome is taken either way: a failed index never goes unretrieved
 
     async def _execute(self, route: Route, inventory: Inventory, journal: Journal) -> None:
         dry_run = self.options.dry_run

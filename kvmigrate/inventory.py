@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fnmatch
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -75,51 +75,94 @@ class TargetIndex:
         return (listed.ref.type, listed.ref.key) in self.deleted
 
 
-class Inventory:
-    """The source's listing of the selected types, in type order; ``prefetch`` reads each type's first page now.
+class _ReadAhead:
+    """One type's source listing, read to its end in the background; the consumer takes items as they arrive.
 
-    Why prefetch: a ``list`` denial or an unreachable source shows on the first page, and it must show before the
-    run writes anything. The pages fetched are the ones the run then uses, so it costs no request.
+    Key Vault's pages are a chain (each ``nextLink`` comes from the page before), so a listing cannot be split; what
+    can overlap is the source's chains with the target's index and with the work itself. Held items are names and
+    attributes only, the same order of memory as the target index. An error is kept and raised where the consumer
+    reaches it, as a direct listing would have raised it.
+    """
+
+    def __init__(self, iterator: AsyncIterator[Listed]) -> None:
+        self._items: deque[Listed] = deque()
+        self._error: BaseException | None = None
+        self._done = False
+        self._arrived = asyncio.Event()
+        self.started = asyncio.Event()  # the first item, the end or an error is in
+        self._task = asyncio.ensure_future(self._read(iterator))
+
+    async def _read(self, iterator: AsyncIterator[Listed]) -> None:
+        try:
+            async with contextlib.aclosing(iterator):  # type: ignore[type-var]
+                async for listed in iterator:
+                    self._items.append(listed)
+                    self.started.set()
+                    self._arrived.set()
+        except Exception as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            self._error = exc
+        finally:
+            self._done = True
+            self.started.set()
+            self._arrived.set()
+
+    @property
+    def error(self) -> BaseException | None:
+        return self._error if not self._items else None
+
+    async def __aiter__(self) -> AsyncIterator[Listed]:
+        while True:
+            while self._items:
+                yield self._items.popleft()
+            if self._done:
+                if self._error is not None:
+                    raise self._error
+                return
+            self._arrived.clear()
+            await self._arrived.wait()
+
+    async def aclose(self) -> None:
+        self._task.cancel()
+        with contextlib.suppress(BaseException):
+            await self._task
+        self._items.clear()
+
+
+class Inventory:
+    """The source's listing of the selected types, yielded in type order while every type is read ahead at once.
+
+    ``prefetch`` starts the readers and waits for each type's first page. Why: a ``list`` denial or an unreachable
+    source shows on the first page, and it must show before the run writes anything; the pages read are the ones the
+    run then uses, so it costs no request. The rest keeps arriving while the target's index loads, so a run over a
+    full target (a sync with nothing to do) lists both vaults in the time of one.
     """
 
     def __init__(self, source: Lister, types: tuple[ObjectType, ...]) -> None:
         self._source = source
         self._types = types
-        self._first: dict[ObjectType, tuple[Listed | None, AsyncIterator[Listed]]] = {}
+        self._readers: dict[ObjectType, _ReadAhead] = {}
         self.listed: Counter[ObjectType] = Counter()
 
-    async def prefetch(self) -> None:
-        async def first(object_type: ObjectType) -> None:
-            iterator = self._source.list_objects(object_type)
-            head = await anext(iterator, None)
-            self._first[object_type] = (head, iterator)
+    def _reader(self, object_type: ObjectType) -> _ReadAhead:
+        if object_type not in self._readers:
+            self._readers[object_type] = _ReadAhead(self._source.list_objects(object_type))
+        return self._readers[object_type]
 
-        try:
-            async with asyncio.TaskGroup() as group:
-                for object_type in self._types:
-                    group.create_task(first(object_type))
-        except BaseExceptionGroup as failed:
+    async def prefetch(self) -> None:
+        readers = [self._reader(object_type) for object_type in self._types]
+        await asyncio.gather(*(reader.started.wait() for reader in readers))
+        errors = [error for reader in readers if (error := reader.error) is not None]
+        if errors:
             await self.aclose()
-            raise first_expected(failed) from None
+            raise first_expected(BaseExceptionGroup("source listing", errors))
 
     async def __aiter__(self) -> AsyncIterator[Listed]:
         for object_type in self._types:
-            if object_type not in self._first:
-                iterator = self._source.list_objects(object_type)
-                head = await anext(iterator, None)
-            else:
-                head, iterator = self._first.pop(object_type)
-            async with contextlib.aclosing(iterator):  # type: ignore[type-var]
-                if head is None:
-                    continue
+            async for listed in self._reader(object_type):
                 self.listed[object_type] += 1
-                yield head
-                async for listed in iterator:
-                    self.listed[object_type] += 1
-                    yield listed
+                yield listed
 
     async def aclose(self) -> None:
-        for _, iterator in self._first.values():
-            with contextlib.suppress(Exception):
-                await iterator.aclose()  # type: ignore[attr-defined]
-        self._first.clear()
+        """Stop every reader (a stopped or failed run leaves the rest of the listing unread)."""
+        for reader in self._readers.values():
+            await reader.aclose()
