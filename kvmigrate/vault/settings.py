@@ -35,15 +35,21 @@ class VaultSettings:
         except (AzureError, ValueError) as exc:
             raise from_azure(exc, vault=self.label, operation=operation, subject=subject) from exc
 
-    # -- rotation policies ------------------------------------------------------------------------------------------
-    async def rotation_policy(self, key: str) -> RotationPolicy | None:
-        """A key's rotation policy (``is_default`` when never set); None when the key is not there."""
+    async def _found(self, operation: str, subject: str, call: Awaitable[T]) -> T | None:
+        """``_call`` for a read where Key Vault's 404 means "there is none here"."""
         try:
-            policy = await self.clients.keys.get_key_rotation_policy(key)
+            return await call
         except AzureError as exc:
             if is_not_found(exc):
                 return None
-            raise from_azure(exc, vault=self.label, operation="getrotationpolicy", subject=f"key {key}") from exc
+            raise from_azure(exc, vault=self.label, operation=operation, subject=subject) from exc
+
+    # -- rotation policies ------------------------------------------------------------------------------------------
+    async def rotation_policy(self, key: str) -> RotationPolicy | None:
+        """A key's rotation policy (``is_default`` when never set); None when the key is not there."""
+        policy = await self._found("getrotationpolicy", f"key {key}", self.clients.keys.get_key_rotation_policy(key))
+        if policy is None:
+            return None
         actions = tuple(
             sorted(
                 (str(getattr(a.action, "value", a.action)).capitalize(), a.time_after_create, a.time_before_expiry)
@@ -68,12 +74,9 @@ class VaultSettings:
     # -- contacts ---------------------------------------------------------------------------------------------------
     async def contacts(self) -> Contacts | None:
         """The vault's certificate contacts; None when it has none (Key Vault answers 404 ContactsNotFound)."""
-        try:
-            found = await self.clients.certificates.get_contacts()
-        except AzureError as exc:
-            if is_not_found(exc):
-                return None
-            raise from_azure(exc, vault=self.label, operation="managecontacts", subject="certificate contacts") from exc
+        found = await self._found("managecontacts", "certificate contacts", self.clients.certificates.get_contacts())
+        if found is None:
+            return None
         return Contacts(tuple(Contact(c.email, c.name, c.phone) for c in found))
 
     async def set_contacts(self, contacts: Contacts) -> None:
@@ -95,12 +98,9 @@ class VaultSettings:
             raise from_azure(exc, vault=self.label, operation="listissuers", subject="certificate issuers") from exc
 
     async def issuer(self, name: str) -> Issuer | None:
-        try:
-            found = await self.clients.certificates.get_issuer(name)
-        except AzureError as exc:
-            if is_not_found(exc):
-                return None
-            raise from_azure(exc, vault=self.label, operation="getissuers", subject=f"issuer {name}") from exc
+        found = await self._found("getissuers", f"issuer {name}", self.clients.certificates.get_issuer(name))
+        if found is None:
+            return None
         admins = tuple((a.first_name, a.last_name, a.email, a.phone) for a in found.admin_contacts or [])
         return Issuer(name, found.provider or "", found.account_id, found.organization_id, admins, found.enabled)
 
@@ -126,10 +126,7 @@ class VaultSettings:
 
     async def has_pending_request(self, certificate: str) -> bool:
         """Whether a certificate has a request in progress for a new version (``GET .../pending``)."""
-        try:
-            operation = await self.clients.certificates.get_certificate_operation(certificate)
-        except AzureError as exc:
-            if is_not_found(exc):
-                return False
-            raise from_azure(exc, vault=self.label, operation="get", subject=f"certificate {certificate}") from exc
-        return str(getattr(operation, "status", "") or "").lower() == "inprogress"
+        operation = await self._found(
+            "get", f"certificate {certificate}", self.clients.certificates.get_certificate_operation(certificate)
+        )
+        return operation is not None and str(getattr(operation, "status", "") or "").lower() == "inprogress"
