@@ -16,7 +16,7 @@ from kvmigrate.errors import ObjectBlockedError, WrongSecurityDomainError
 from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.ratelimit import AdaptiveRateLimiter
-from kvmigrate.routes.base import Assessment, Match, Route
+from kvmigrate.routes.base import Assessment, Match, Route, TargetEnd, TargetUpkeep
 
 log = logging.getLogger(__name__)
 SWITCH_NOTE = (
@@ -25,8 +25,10 @@ SWITCH_NOTE = (
 )
 
 
-class AutoRoute:
+class AutoRoute(TargetUpkeep):
     """Blob route first, value route after the target refuses a blob (see the module docstring)."""
+
+    target: TargetEnd
 
     def __init__(self, blobs: Route, values: Route, *, limiters: dict[str, AdaptiveRateLimiter]) -> None:
         self.blobs = blobs
@@ -77,24 +79,6 @@ class AutoRoute:
         if not self.switched:
             self.switched = True
             log.warning("%s", SWITCH_NOTE)
-
-    async def delete(self, ref: ObjectRef) -> None:
-        await self.blobs.delete(ref)
-
-    def counters(self) -> dict[str, int]:
-        return {}
-
-    async def recover(self, ref: ObjectRef) -> None:
-        await self.blobs.recover(ref)
-
-    async def purge(self, ref: ObjectRef) -> None:
-        await self.blobs.purge(ref)
-
-    async def prepare(self) -> None:
-        return None
-
-    def finish(self, *, complete: bool) -> None:
-        return None
 
     def notes(self) -> list[str]:
         return [SWITCH_NOTE] if self.switched else []

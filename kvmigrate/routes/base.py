@@ -84,6 +84,8 @@ class TargetEnd(Protocol):
 
     async def versions(self, ref: ObjectRef) -> list[str]: ...
 
+    async def delete(self, ref: ObjectRef) -> None: ...
+
     async def recover_deleted(self, ref: ObjectRef) -> None: ...
 
     async def purge_deleted(self, ref: ObjectRef) -> None: ...
@@ -144,3 +146,39 @@ class Route(Protocol):
     def notes(self) -> list[str]:
         """What the route learnt that the summary should say (auto mode switching to values...)."""
         ...
+
+
+class UpkeptTarget(Protocol):
+    async def delete(self, ref: ObjectRef) -> None: ...
+
+    async def recover_deleted(self, ref: ObjectRef) -> None: ...
+
+    async def purge_deleted(self, ref: ObjectRef) -> None: ...
+
+
+class TargetUpkeep:
+    """What a route does to its target besides moving objects (sync's deletions, recovery, purge), with the defaults
+    of a route that keeps no records of its own; the routes that wrap another one delegate instead."""
+
+    target: UpkeptTarget
+
+    async def delete(self, ref: ObjectRef) -> None:
+        await self.target.delete(ref)
+
+    async def recover(self, ref: ObjectRef) -> None:
+        await self.target.recover_deleted(ref)
+
+    async def purge(self, ref: ObjectRef) -> None:
+        await self.target.purge_deleted(ref)
+
+    def counters(self) -> dict[str, int]:
+        return {}
+
+    async def prepare(self) -> None:
+        return None
+
+    def finish(self, *, complete: bool) -> None:
+        return None
+
+    def notes(self) -> list[str]:
+        return []

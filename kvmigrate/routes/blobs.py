@@ -15,7 +15,7 @@ from kvmigrate.errors import BlobRefusedError, ObjectConflictError, WrongSecurit
 from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.ratelimit import AdaptiveRateLimiter
-from kvmigrate.routes.base import Assessment, Blob, Match
+from kvmigrate.routes.base import Assessment, Blob, Match, TargetUpkeep
 from kvmigrate.settings.stage import SettingsEnd
 from kvmigrate.vault.adapter import VaultAdapter
 
@@ -60,10 +60,11 @@ class BlobTarget(Protocol):
     def finish(self, *, complete: bool) -> None: ...
 
 
-class BlobRoute:
+class BlobRoute(TargetUpkeep):
     """Backup at the source, restore at the target; objects compared by version ids."""
 
     route = "blob"
+    target: BlobTarget
 
     def __init__(
         self,
@@ -130,18 +131,6 @@ class BlobRoute:
     async def _restored_already(self, ref: ObjectRef) -> bool:
         target_versions = await self.target.versions(ref)
         return bool(target_versions) and sorted(target_versions) == sorted(await self.source.versions(ref))
-
-    async def delete(self, ref: ObjectRef) -> None:
-        await self.target.delete(ref)
-
-    def counters(self) -> dict[str, int]:
-        return {}
-
-    async def recover(self, ref: ObjectRef) -> None:
-        await self.target.recover_deleted(ref)
-
-    async def purge(self, ref: ObjectRef) -> None:
-        await self.target.purge_deleted(ref)
 
     async def prepare(self) -> None:
         await self.target.prepare()

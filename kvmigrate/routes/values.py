@@ -35,7 +35,7 @@ from kvmigrate.journal import ItemRecord, Journal
 from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.options import DEFAULT_CREATE_RPS
 from kvmigrate.ratelimit import AdaptiveRateLimiter
-from kvmigrate.routes.base import Assessment, Match
+from kvmigrate.routes.base import Assessment, Match, TargetUpkeep
 from kvmigrate.settings.stage import SettingsEnd
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
 from kvmigrate.vault.values import ValuePayload, VaultValues, VersionValue, signature
@@ -63,10 +63,11 @@ def _second(moment: datetime | None) -> float:
     return moment.timestamp() if moment is not None else 0.0
 
 
-class ValueRoute:
+class ValueRoute(TargetUpkeep):
     """Values vault → vault (see the module docstring)."""
 
     route = "value"
+    target: VaultAdapter
 
     def __init__(
         self,
@@ -252,24 +253,3 @@ class ValueRoute:
             if signature(ref.type, await self.target_values.digest(ref, info), info) == wanted:
                 return info.version
         return None
-
-    async def delete(self, ref: ObjectRef) -> None:
-        await self.target.delete(ref)
-
-    def counters(self) -> dict[str, int]:
-        return {}
-
-    async def recover(self, ref: ObjectRef) -> None:
-        await self.target.recover_deleted(ref)
-
-    async def purge(self, ref: ObjectRef) -> None:
-        await self.target.purge_deleted(ref)
-
-    async def prepare(self) -> None:
-        return None
-
-    def finish(self, *, complete: bool) -> None:
-        return None
-
-    def notes(self) -> list[str]:
-        return []
