@@ -117,7 +117,8 @@ class CopyOptions(Selection):
         if self.max_delete is not None:
             number = self.max_delete.removesuffix("%")
             try:
-                valid = float(number) >= 0 and (self.max_delete.endswith("%") or number.isdigit())
+                share = self.max_delete.endswith("%")
+                valid = (0 <= float(number) <= 100) if share else number.isdigit()  # refuses inf and nan too
             except ValueError:
                 valid = False
             if not valid:

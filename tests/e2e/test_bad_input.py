@@ -36,6 +36,9 @@ def last_line(result: subprocess.CompletedProcess[str]) -> str:
         (["copy", "a-vault", "b-vault", "--latest-only"], "needs --mode value"),
         (["copy", "a-vault", "b-vault", "--rps", "0"], "--rps"),
         (["copy", "a-vault", "b-vault", "--ca-bundle", "/nonexistent.pem"], "does not exist"),
+        (["sync", "a-vault", "b-vault", "--delete", "--max-delete", "inf%"], "--max-delete"),
+        (["sync", "a-vault", "b-vault", "--delete", "--max-delete", "150%"], "--max-delete"),
+        (["sync", "a-vault", "b-vault", "--delete", "--max-delete", "1e3"], "--max-delete"),
     ],
 )
 def test_usage_errors_exit_2_with_one_line(tmp_path: Path, args: list[str], words: str) -> None:
