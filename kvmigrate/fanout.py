@@ -1,8 +1,9 @@
 """The one bounded fan-out over a listing: the engine, plan and verify all walk a vault through it.
 
-``fan_out(items, work, concurrency=N)`` runs ``work(item)`` for every item with at most N at once and memory bounded
-by N, whatever the listing's size. The first exception cancels everything else and is raised unwrapped (fatal errors
-of ours first), so callers never see a task group's ``ExceptionGroup`` and users never a traceback.
+``fan_out(items, work, concurrency=N)`` runs ``work(item)`` for every item (a listing's or a collection's) with at
+most N at once and memory bounded by N, whatever the listing's size. The first exception cancels everything else and
+is raised unwrapped (fatal errors of ours first), so callers never see a task group's ``ExceptionGroup`` and users
+never a traceback.
 
 Why it cannot hang: the producer puts its end-of-work markers only on the normal path, when the workers are alive
 to take them; on a failure or cancellation nothing in any task's cleanup awaits a queue, so the task group's
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterable, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from typing import Any, TypeVar
 
 from kvmigrate.errors import first_expected
@@ -23,8 +24,13 @@ T = TypeVar("T")
 _END: Any = object()
 
 
+async def _each(items: Iterable[T]) -> AsyncIterator[T]:
+    for item in items:
+        yield item
+
+
 async def fan_out(
-    items: AsyncIterable[T],
+    items: AsyncIterable[T] | Iterable[T],
     work: Callable[[T], Awaitable[None]],
     *,
     concurrency: int,
@@ -36,7 +42,7 @@ async def fan_out(
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=concurrency)
 
     async def produce() -> None:
-        iterator = aiter(items)
+        iterator = aiter(items if isinstance(items, AsyncIterable) else _each(items))
         closer = getattr(iterator, "aclose", None)
         async with contextlib.AsyncExitStack() as stack:
             if closer is not None:

@@ -70,6 +70,7 @@ class Plan:
     notes: list[str] = field(default_factory=list)
     create_rps: float = DEFAULT_CREATE_RPS
     settings: list[dict[str, str]] = field(default_factory=list)  # contacts, issuers, rotation policies
+    interrupted: bool = False  # stopped before every object was decided: a part, never to be shown as the plan
 
     @property
     def title(self) -> str:
@@ -113,16 +114,22 @@ class Plan:
         return source, target + creates, creates
 
     def requests(self) -> dict[str, int]:
-        source, target, _ = self._costs()
+        return self._requests(self._costs())
+
+    def eta_seconds(self) -> float:
+        return self._eta(self._costs())
+
+    def _requests(self, costs: tuple[int, int, int]) -> dict[str, int]:
+        source, target, _ = costs
         return {
             self.source: CHALLENGES + self.source_pages + source,
             self.target: CHALLENGES + self.target_pages + target,
         }
 
-    def eta_seconds(self) -> float:
+    def _eta(self, costs: tuple[int, int, int]) -> float:
         """Both vaults work in parallel: the busier one at ``rps`` bounds the run, or the create budget by value."""
-        _, _, creates = self._costs()
-        busiest = max(self.requests().values(), default=0) / self.rps
+        creates = costs[2]
+        busiest = max(self._requests(costs).values(), default=0) / self.rps
         return round(max(busiest, creates / self.create_rps if creates else 0.0), 2)
 
     def warnings(self) -> list[str]:
@@ -142,11 +149,12 @@ class Plan:
         return notes
 
     def summary(self) -> dict[str, Any]:
+        costs = self._costs()  # one pass over the items (100,000 of them in a large plan)
         return {
             "objects": len(self.items),
             "counts": self.counts(),
-            "requests": self.requests(),
-            "eta_seconds": self.eta_seconds(),
+            "requests": self._requests(costs),
+            "eta_seconds": self._eta(costs),
             "rps": self.rps,
             "warnings": self.warnings(),
         }
@@ -217,6 +225,7 @@ async def build_plan(
         items=recorder.items,
         notes=list(summary.notes),
         create_rps=options.create_rps,
+        interrupted=summary.interrupted,
     )
     if engine.settings is not None:
         plan.settings = [result.as_dict() for result in engine.settings.results]

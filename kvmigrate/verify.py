@@ -73,10 +73,12 @@ class VerifyReport:
     by_identity: list[Finding] = field(default_factory=list)
     settings_matched: int = 0  # contacts, issuers and rotation policies found equal
     pending: list[Finding] = field(default_factory=list)  # certificates that are only a pending request
+    interrupted: bool = False  # stopped before everything was compared: never ok, whatever was found so far
 
     @property
     def ok(self) -> bool:
-        return not (self.missing or self.different or self.unverified or self.failed or self.extra)
+        found = self.missing or self.different or self.unverified or self.failed or self.extra
+        return not (found or self.interrupted)
 
     def as_dict(self) -> dict[str, Any]:
         def key(f: Finding) -> tuple[str, str, str]:
@@ -99,14 +101,18 @@ class VerifyReport:
             "settings_matched": self.settings_matched,
             "pending": listing(self.pending),
             "one_way": self.one_way,
+            "interrupted": self.interrupted,
         }
 
 
 class _Verifier:
-    def __init__(self, options: VerifyOptions, vaults: Vaults, report: VerifyReport, events: Events) -> None:
+    def __init__(
+        self, options: VerifyOptions, vaults: Vaults, report: VerifyReport, events: Events, stop: asyncio.Event
+    ) -> None:
         self.options = options
         self.report = report
         self.events = events
+        self.stop = stop
         self.source: VaultAdapter = vaults.adapters[report.source]
         self.target: VaultAdapter = vaults.adapters[report.target]
         self.source_values: VaultValues = vaults.values[report.source]
@@ -268,17 +274,19 @@ class _Verifier:
                     if name.lower() not in known:
                         self.report.extra.append(Finding("issuer", name, detail="only in the target"))
         if ObjectType.KEY in self.options.types and self.options.mode != "value":
-            for key in sorted(self.keys):
-                ours_policy, their_policy = await asyncio.gather(
-                    source.rotation_policy(key), target.rotation_policy(key)
-                )
-                if ours_policy is None or their_policy is None or (ours_policy.is_default and their_policy.is_default):
-                    continue
-                if not ours_policy.same_as(their_policy):
-                    detail = f"source: {ours_policy.describe()}; target: {their_policy.describe()}"
-                    self.report.different.append(Finding("rotation-policy", key, None, "lifetime_actions", detail))
-                else:
-                    self.report.settings_matched += 1
+            keys = sorted(self.keys)
+            await fan_out(keys, self._rotation_policy, concurrency=self.options.concurrency, stop=self.stop)
+
+    async def _rotation_policy(self, key: str) -> None:
+        source, target = self.source_settings, self.target_settings
+        ours, theirs = await asyncio.gather(source.rotation_policy(key), target.rotation_policy(key))
+        if ours is None or theirs is None or (ours.is_default and theirs.is_default):
+            return
+        if not ours.same_as(theirs):
+            detail = f"source: {ours.describe()}; target: {theirs.describe()}"
+            self.report.different.append(Finding("rotation-policy", key, None, "lifetime_actions", detail))
+        else:
+            self.report.settings_matched += 1
 
     async def extras(self) -> None:
         """Objects the target has and the source does not (selected types and names, managed ones aside)."""
@@ -341,6 +349,7 @@ async def verify(
     *,
     credential: Credential | None = None,
     events: Subscriber | None = None,
+    stop: asyncio.Event | None = None,
 ) -> VerifyReport:
     """Compare every non-managed, selected source object with the target (see the module docstring)."""
     disable_core_dumps()
@@ -350,9 +359,12 @@ async def verify(
     vaults = Vaults((source, target), connection=options.connection, rps=options.rps, credential=credential)
     async with contextlib.AsyncExitStack() as stack:
         await vaults.open(stack)
-        verifier = _Verifier(options, vaults, report, broadcast)
-        await fan_out(verifier.listing(), verifier.one, concurrency=options.concurrency)
-        await verifier.settings()
-        if not options.one_way:
+        stop = stop if stop is not None else asyncio.Event()
+        verifier = _Verifier(options, vaults, report, broadcast, stop)
+        await fan_out(verifier.listing(), verifier.one, concurrency=options.concurrency, stop=stop)
+        if not stop.is_set():
+            await verifier.settings()
+        if not options.one_way and not stop.is_set():
             await verifier.extras()
+        report.interrupted = stop.is_set()
     return report

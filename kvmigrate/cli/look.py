@@ -14,9 +14,9 @@ from kvmigrate.archive import Archive, is_archive_reference
 from kvmigrate.archive.folder import BackupFolder
 from kvmigrate.archive.manifest import MANIFEST
 from kvmigrate.cli import flags
-from kvmigrate.cli.runner import handle_errors, run_until_signal, setup_logging
+from kvmigrate.cli.runner import EXIT_INTERRUPTED, handle_errors, run_until_signal, setup_logging
 from kvmigrate.files import check_writable_path, private_dir, private_text
-from kvmigrate.options import ConnectionOptions, CopyOptions, VerifyOptions
+from kvmigrate.options import CopyOptions, VerifyOptions
 from kvmigrate.plan import Plan, build_plan
 from kvmigrate.progress import ProgressDisplay
 from kvmigrate.report.archive import folder_json, inspection_json, print_archive, print_folder
@@ -31,6 +31,9 @@ def show_plan(options: CopyOptions, output: str, output_file: Path | None = None
         private_dir(output_file.parent, what="output folder")
         check_writable_path(output_file, what="output file")  # refused before the vaults are read
     plan = run_until_signal(lambda stop: build_plan(options, stop=stop))
+    if plan.interrupted:  # a part of a plan read as the whole would mislead: nothing is printed or written
+        click.echo(f"kvmigrate: {options.operation} plan interrupted before every object was decided", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if output_file is not None:
         with private_text(output_file, what="output file") as handle:
             write_plan(handle, plan, output)
@@ -79,16 +82,19 @@ def plan(
 ) -> None:
     """Show what `kvmigrate copy SOURCE TARGET` would do, object by object, without writing anything.
 
-    SOURCE may also be an archive folder (from `kvmigrate backup`): then it shows what `kvmigrate restore` would
-    do. The plan is the engine's own dry run, so it decides exactly as the run will.
+    SOURCE may also be an archive folder (from `kvmigrate backup`), or a folder of per-object backup files (az
+    keyvault ... backup, Backup-AzKeyVault*, the portal's Download Backup) or one such file: then it shows what
+    `kvmigrate restore` would do. The plan is the engine's own dry run, so it decides exactly as the run will.
 
     It only reads (listings and version lists; by value also the values of objects the target already has),
     under the same per-vault rate limit as copy; never a backup, restore or any write. Actions: copy, resume,
     already-copied, skip-existing / conflict-existing, conflict-deleted, recover-deleted / purge-and-copy,
-    too-many-versions, blocked-not-exportable, blocked-disabled, pending, skip-managed, excluded.
+    too-many-versions, blocked-not-exportable, blocked-disabled, pending, skip-managed, excluded; a sync's dry run
+    also update, cannot-follow and delete.
 
     \b
-    Exit 0 when the plan was made, whatever it contains; 2 on bad usage.
+    Exit codes: 0 the plan was made, whatever it contains; 1 a vault could not be read (unreachable, refused,
+                denied); 2 bad usage; 130 interrupted (nothing is shown).
     """
     from kvmigrate.cli.move import copy_options
 
@@ -119,11 +125,11 @@ def verify_command(
     --one-way). Managed keys and secrets are checked through their certificate.
 
     \b
-    Exit codes: 0 every selected object matches, 1 anything missing, different, unverified or extra,
-                2 bad usage.
+    Exit codes: 0 every selected object matches; 1 anything missing, different, unverified, failed or extra,
+                or a vault could not be read; 2 bad usage; 130 interrupted (nothing is shown).
     """
     setup_logging(verbose, log_file)
-    connection = ConnectionOptions(ca_bundle=values.pop("ca_bundle"), tenant_id=values.pop("tenant_id"))
+    connection = flags.connection_options(values)
     options = VerifyOptions(
         source=source, target=target, types=flags.parse_types(types), connection=connection, **values
     )
@@ -131,12 +137,15 @@ def verify_command(
 
     async def go(stop: asyncio.Event) -> VerifyReport:
         if output != "table" or not console.is_terminal:
-            return await verify(options)
+            return await verify(options, stop=stop)
         display = ProgressDisplay(console, lambda: 0)
         with display:
-            return await verify(options, events=display)
+            return await verify(options, events=display, stop=stop)
 
     report = run_until_signal(go)
+    if report.interrupted:  # what was compared so far proves nothing about the rest
+        click.echo("kvmigrate: verify interrupted before every object was compared; rerun it", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     if output == "json":
         click.echo(verify_json(report))
     else:

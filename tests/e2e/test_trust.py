@@ -128,6 +128,30 @@ async def test_sigterm_finishes_in_flight_and_a_second_one_stops_now(emulator: E
     assert time.monotonic() - started < 15
 
 
+@pytest.mark.parametrize("command", ["plan", "verify"])
+async def test_an_interrupted_plan_or_verify_shows_nothing_and_exits_130(
+    emulator: Emulator, tmp_path: Path, command: str
+) -> None:
+    """A part of a plan read as the plan, or a part of a verify read as ok, would lie: neither is shown."""
+    fill(emulator, "src", 400, prefix="i")
+    fill(emulator, "dst", 400, prefix="i")
+    src = emulator.vaults["src"].vault
+    src.settings.latency_ms = 40  # every object costs a version list at the source: long enough to interrupt
+    output_file = tmp_path / "plan.json"
+    args = [sys.executable, "-m", "kvmigrate", command, emulator.vaults["src"].url, emulator.vaults["dst"].url]
+    args += ["--output", "json"] + (["--output-file", str(output_file)] if command == "plan" else [])
+    child = subprocess.Popen(args, env=cli_env(emulator), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    while src.stats.operations.get("secrets.versions", 0) < 20:
+        assert child.poll() is None, child.communicate()
+        await _sleep(0.05)
+    child.send_signal(signal.SIGTERM)
+    out, err = await _in_thread(child.communicate, timeout=HANG_LIMIT)  # type: ignore[arg-type]
+    assert child.returncode == 130, err
+    assert f"{command} interrupted before every object was" in err.decode().strip().splitlines()[-1]
+    assert out.strip() == b"" and not output_file.exists()  # no partial plan, no report saying "ok"
+    assert src.stats.operations.get("secrets.versions", 0) < 400  # it stopped, rather than ran to the end
+
+
 # -- 2. one journal, one run -----------------------------------------------------------------------------------------
 async def test_a_journal_in_use_is_never_restarted_and_a_pair_has_one_writer(
     emulator: Emulator, tmp_path: Path
