@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import click
 
 from kvmigrate.models import ObjectType
-from kvmigrate.options import DEFAULT_CONCURRENCY, DEFAULT_CREATE_RPS, DEFAULT_RPS
+from kvmigrate.options import DEFAULT_CONCURRENCY, DEFAULT_CREATE_RPS, DEFAULT_RPS, ConnectionOptions
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +62,11 @@ def connection(command: F) -> F:
             ),
         ],
     )
+
+
+def connection_options(values: dict[str, Any]) -> ConnectionOptions:
+    """Take ``connection``'s vault flags out of a command's values (``-v`` and ``--log-file`` are its own)."""
+    return ConnectionOptions(ca_bundle=values.pop("ca_bundle"), tenant_id=values.pop("tenant_id"))
 
 
 def selection(command: F) -> F:
@@ -199,24 +204,26 @@ def sync_mode(command: F) -> F:
     )
 
 
-def journal(command: F) -> F:
-    """--state and --restart: where a run journals, and starting over (copy, backup, restore)."""
-    return _apply(
+def journal(name: str = "<source>__<target>.db") -> Callable[[F], F]:
+    """--state and --restart: where a run journals (``name`` in the state folder), and starting over."""
+    return lambda command: _apply(
         command,
         [
             click.option(
                 "--state",
                 type=click.Path(dir_okay=False, path_type=Path),
-                help="Journal file (SQLite) [default: <state folder>/journals/<source>__<target>.db, where the state "
-                "folder is $KVMIGRATE_STATE_DIR, $XDG_STATE_HOME/kvmigrate or ~/.local/state/kvmigrate].",
+                help=f"Journal file (SQLite) [default: <state folder>/journals/{name}, where the state folder is "
+                "$KVMIGRATE_STATE_DIR, $XDG_STATE_HOME/kvmigrate or ~/.local/state/kvmigrate].",
             ),
             click.option("--restart", is_flag=True, help="Discard the journal and start over."),
         ],
     )
 
 
-def dry_run(what: str) -> Callable[[F], F]:
-    return click.option("--dry-run", is_flag=True, help=f"Print the plan (as `kvmigrate plan {what}`); write nothing.")
+def dry_run(plan_arguments: str | None) -> Callable[[F], F]:
+    """--dry-run; ``plan_arguments``: the ``kvmigrate plan`` that prints the same plan (sync has none)."""
+    said = f"(as `kvmigrate plan {plan_arguments}`)" if plan_arguments else "of what this sync would change"
+    return click.option("--dry-run", is_flag=True, help=f"Print the plan {said}; write nothing.")
 
 
 def allow_incomplete(command: F) -> F:
@@ -224,7 +231,7 @@ def allow_incomplete(command: F) -> F:
         "--allow-incomplete",
         is_flag=True,
         help="Restore from an archive whose backup did not finish or that lacks blobs (missing ones are reported "
-        "failed); without it such a restore exits 1 before writing anything.",
+        "failed); without it such a restore exits 1 before writing anything (a plan only warns).",
     )(command)
 
 
@@ -249,7 +256,8 @@ def issuer_credentials(command: F) -> F:
             click.option(
                 "--allow-missing-issuer-credentials",
                 is_flag=True,
-                help="Exit 0 even when issuers were created without their password (reported needs-credentials).",
+                help="Exit 0 even when issuers were created without their password (reported needs-credentials; "
+                "a plan only reports them).",
             ),
         ],
     )

@@ -14,7 +14,7 @@ from kvmigrate.cli import flags
 from kvmigrate.cli.look import show_plan
 from kvmigrate.cli.runner import EXIT_INTERRUPTED, handle_errors, run_until_signal, setup_logging
 from kvmigrate.engine import Engine
-from kvmigrate.options import ConnectionOptions, CopyOptions
+from kvmigrate.options import CopyOptions
 from kvmigrate.progress import ProgressDisplay
 from kvmigrate.report.run import interrupted_line, print_summary, summary_json
 from kvmigrate.report.text import safe
@@ -23,9 +23,7 @@ from kvmigrate.summary import RunSummary
 
 def copy_options(source: str, target: str, **values: Any) -> CopyOptions:
     """Options from flags (pydantic validates; its errors become one usage line)."""
-    connection = ConnectionOptions(ca_bundle=values.pop("ca_bundle"), tenant_id=values.pop("tenant_id"))
-    values.pop("verbose", None)
-    values.pop("log_file", None)
+    connection = flags.connection_options(values)
     return CopyOptions(
         source=source, target=target, types=flags.parse_types(values.pop("types")), connection=connection, **values
     )
@@ -72,7 +70,7 @@ def run_or_plan(options: CopyOptions, output: str) -> None:
 @flags.conflicts
 @flags.vault_settings
 @flags.mode
-@flags.journal
+@flags.journal()
 @flags.dry_run("SOURCE TARGET")
 @flags.connection
 @flags.output("table", "json")
@@ -86,8 +84,9 @@ def copy(source: str, target: str, verbose: bool, log_file: Path | None, output:
     Certificates carry their keys and secrets; those are never copied on their own.
 
     \b
-    Exit codes: 0 nothing failed (skips are not failures), 1 some objects failed,
-                2 bad usage or input, 130 interrupted (rerun the same command to resume).
+    Exit codes: 0 nothing failed (skips are not failures); 1 some objects or settings failed, an issuer lacks
+                its password, or the run could not go on (a vault unreachable, refused, denied); 2 bad usage
+                or input; 130 interrupted (rerun the same command to resume).
     """
     setup_logging(verbose, log_file)
     run_or_plan(copy_options(source, target, **values), output)
@@ -98,7 +97,7 @@ def copy(source: str, target: str, verbose: bool, log_file: Path | None, output:
 @click.argument("archive", type=click.Path(file_okay=False, path_type=Path))
 @flags.selection
 @flags.pace()
-@flags.journal
+@flags.journal("<source>__<archive>.db")
 @flags.connection
 @flags.output("table", "json")
 @handle_errors
@@ -110,7 +109,8 @@ def backup(source: str, archive: Path, verbose: bool, log_file: Path | None, out
     interrupted backup; finished objects are not backed up again.
 
     \b
-    Exit codes: 0 nothing failed, 1 some objects failed, 2 bad usage or input, 130 interrupted.
+    Exit codes: 0 nothing failed; 1 some objects or settings failed, or the run could not go on (the vault
+                unreachable, refused, denied; the folder not writable); 2 bad usage or input; 130 interrupted.
     """
     setup_logging(verbose, log_file)
     run_engine(copy_options(source, str(archive), operation="backup", **values), output)
@@ -124,13 +124,16 @@ def backup(source: str, archive: Path, verbose: bool, log_file: Path | None, out
 @flags.conflicts
 @flags.vault_settings
 @flags.allow_incomplete
-@flags.journal
+@flags.journal("<archive>__<target>.db")
 @flags.dry_run("ARCHIVE TARGET")
 @flags.connection
 @flags.output("table", "json")
 @handle_errors
 def restore(archive: Path, target: str, verbose: bool, log_file: Path | None, output: str, **values: Any) -> None:
     """Restore every object of the folder ARCHIVE (from `kvmigrate backup`) into TARGET.
+
+    ARCHIVE may also be a folder of per-object backup files (az keyvault ... backup, Backup-AzKeyVault*, the
+    portal's Download Backup) or one such file: each is restored under the name the target gives it.
 
     The archive is checked first: a manifest that is damaged or unsafe, or a blob that is a link, not a regular
     file or not of its manifest size, refuses the whole restore (exit 2) before anything is written; an archive
@@ -139,8 +142,9 @@ def restore(archive: Path, target: str, verbose: bool, log_file: Path | None, ou
     Conflicts, journal and resume work as for copy.
 
     \b
-    Exit codes: 0 nothing failed, 1 some objects failed (or an incomplete archive), 2 bad usage or input,
-                130 interrupted.
+    Exit codes: 0 nothing failed; 1 some objects or settings failed, an issuer lacks its password, an
+                incomplete archive, or the run could not go on (the vault unreachable, refused, denied);
+                2 bad usage or input (a damaged archive); 130 interrupted.
     """
     setup_logging(verbose, log_file)
     run_or_plan(copy_options(str(archive), target, operation="restore", **values), output)

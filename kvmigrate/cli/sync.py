@@ -87,8 +87,8 @@ def run_sync(options: CopyOptions, output: str, every: float | None) -> None:
 @flags.selection
 @flags.pace()
 @flags.issuer_credentials
-@flags.journal
-@flags.dry_run("SOURCE TARGET (as sync would)")
+@flags.journal("<source>__<target>.sync.db")
+@flags.dry_run(None)
 @flags.connection
 @flags.output("table", "json")
 @handle_errors
@@ -108,8 +108,8 @@ def sync(
     makes only listing requests. Deletions are soft deletes, refused as a whole beyond --max-delete.
 
     \b
-    Exit codes: 0 converged, 1 something failed or could not follow (or the deletion step was refused),
-                2 bad usage, 130 interrupted.
+    Exit codes: 0 converged; 1 something failed or could not follow, the deletion step was refused, or the
+                run could not go on (a vault unreachable, refused, denied); 2 bad usage; 130 interrupted.
     """
     setup_logging(verbose, log_file)
     interval = parse_duration(every)
