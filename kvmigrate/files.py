@@ -65,13 +65,22 @@ def private_dir(path: Path, *, what: str = "folder") -> Path:
             current = current.parent
             continue
         except OSError as exc:
-            raise UsageError(f"cannot use {what} {current}: {exc.strerror}") from exc
+            raise UsageError(f"cannot use {what} {current}: {exc.strerror}; check the path and permissions") from exc
         if current == path and stat.S_ISLNK(info.st_mode):
             raise UnsafePathError(
                 f"{what} {path} is a symbolic link; kvmigrate never writes through links: pass a real folder",
                 path=path,
             )
-        if not stat.S_ISDIR(os.stat(current).st_mode):
+        try:
+            followed = os.stat(current)  # an ancestor may be a link to a folder: that is the user's choice
+        except OSError as exc:
+            if stat.S_ISLNK(info.st_mode):
+                raise UsageError(
+                    f"cannot use {what} {current}: it is a symbolic link that leads nowhere ({exc.strerror}); create "
+                    "what it points to, or pass a path whose folders exist"
+                ) from exc
+            raise UsageError(f"cannot use {what} {current}: {exc.strerror}; check the path and permissions") from exc
+        if not stat.S_ISDIR(followed.st_mode):
             raise UnsafePathError(f"{what} {current} is not a folder; pass another path", path=current)
         break
     for directory in reversed(missing):
@@ -83,7 +92,10 @@ def private_dir(path: Path, *, what: str = "folder") -> Path:
             raise UsageError(
                 f"cannot create {what} {directory}: {exc.strerror}; check the path and permissions"
             ) from exc
-        os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
+        try:
+            os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
+        except OSError as exc:
+            raise UsageError(f"cannot make {what} {directory} private (0700): {exc.strerror}") from exc
     return path
 
 
