@@ -116,7 +116,11 @@ def open_private(path: Path, *, what: str, append: bool = False, exclusive: bool
             descriptor = os.open(path, flags | (0 if append else os.O_TRUNC))
         except OSError as exc:
             raise _unsafe_or_usage(exc, path, what) from exc
-        _check_regular(descriptor, path, what)
+        try:
+            _check_regular(descriptor, path, what)
+        except BaseException:
+            os.close(descriptor)
+            raise
         os.fchmod(descriptor, FILE_MODE)
     except OSError as exc:
         raise _unsafe_or_usage(exc, path, what) from exc
@@ -213,12 +217,21 @@ def read_regular(path: Path, *, limit: int, what: str) -> bytes:
         os.close(descriptor)
 
 
-def _check_regular(descriptor: int, path: Path, what: str) -> None:
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
+def _check_regular(descriptor: int, path: Path, what: str) -> os.stat_result:
+    """Refuse a descriptor that is not a regular file (a device or pipe swapped in after the name was checked).
+
+    It only raises: closing the descriptor is its caller's, which owns it (closing it here as well would close it
+    twice, and the second close could hit a descriptor another thread has just been given).
+    """
+    try:
+        info = os.fstat(descriptor)
+    except OSError as exc:
+        raise UsageError(f"cannot use {what} {path}: {exc.strerror}; check the path and its permissions") from exc
+    if not stat.S_ISREG(info.st_mode):
         raise UnsafePathError(
             f"{what} {path} is not a regular file (a device or pipe); pass a path to a regular file", path=path
         )
+    return info
 
 
 def _unsafe_or_usage(exc: OSError, path: Path, what: str) -> UsageError:
@@ -251,15 +264,18 @@ class FileLock:
             descriptor = os.open(self.path, os.O_RDWR | os.O_CREAT | _NOFOLLOW | _CLOEXEC, FILE_MODE)
         except OSError as exc:
             raise _unsafe_or_usage(exc, self.path, self.what) from exc
-        _check_regular(descriptor, self.path, self.what)
         try:
-            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(descriptor, 512, 0).decode("utf-8", "replace").strip()
+            _check_regular(descriptor, self.path, self.what)
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(descriptor, 512, 0).decode("utf-8", "replace").strip()
+                raise RunLockedError(f"{busy}{f' ({holder})' if holder else ''}") from None
+            os.ftruncate(descriptor, 0)
+            os.pwrite(descriptor, f"pid {os.getpid()}".encode(), 0)
+        except BaseException:
             os.close(descriptor)
-            raise RunLockedError(f"{busy}{f' ({holder})' if holder else ''}") from None
-        os.ftruncate(descriptor, 0)
-        os.pwrite(descriptor, f"pid {os.getpid()}".encode(), 0)
+            raise
         self._descriptor = descriptor
 
     def release(self) -> None:

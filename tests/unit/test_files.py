@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from kvmigrate.errors import UsageError
+from kvmigrate import files
+from kvmigrate.errors import UnsafePathError, UsageError
 from kvmigrate.files import private_dir
 
 
@@ -47,3 +48,41 @@ def test_a_file_as_ancestor_is_a_usage_error(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="Not a directory"):
         private_dir(tmp_path / "file" / "sub", what="archive")
     assert os.path.isfile(tmp_path / "file")
+
+
+# -- descriptors: opened once, closed once, by their owner ----------------------------------------------------------
+def open_descriptors() -> set[str]:
+    return set(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def swapped_in_device(monkeypatch: pytest.MonkeyPatch) -> Path:
+    """/dev/null where a file was: the name passed its check, then a device took its place (a race kvmigrate loses)."""
+    monkeypatch.setattr(files, "check_writable_path", lambda path, *, what: None)
+    return Path(os.devnull)
+
+
+@pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="counts open descriptors in /proc")
+@pytest.mark.parametrize("opener", ["ensure_private_file", "open_private", "open_private_append", "lock"])
+def test_a_device_swapped_in_is_refused_and_its_descriptor_closed_once(swapped_in_device: Path, opener: str) -> None:
+    before = open_descriptors()
+    mode = os.stat(swapped_in_device).st_mode
+    with pytest.raises(UnsafePathError, match="not a regular file"):
+        if opener == "ensure_private_file":
+            files.ensure_private_file(swapped_in_device, what="journal")  # was: EBADF from a second close
+        elif opener == "lock":
+            files.FileLock(swapped_in_device, what="lock file").acquire(busy="busy")
+        else:
+            files.open_private(swapped_in_device, what="log file", append=opener == "open_private_append")
+    assert open_descriptors() == before
+    assert os.stat(swapped_in_device).st_mode == mode  # never chmod-ed
+
+
+def test_check_regular_leaves_the_descriptor_to_its_caller(tmp_path: Path) -> None:
+    descriptor = os.open(tmp_path, os.O_RDONLY)
+    try:
+        with pytest.raises(UnsafePathError):
+            files._check_regular(descriptor, tmp_path, "lock file")
+        os.fstat(descriptor)  # still open
+    finally:
+        os.close(descriptor)
