@@ -103,27 +103,31 @@ def open_private(path: Path, *, what: str, append: bool = False, exclusive: bool
     """Open ``path`` for writing as a private regular file and return the descriptor.
 
     New files are created 0600 with ``O_EXCL`` (``exclusive`` refuses an existing one); an existing regular file is
-    opened without following a link and made 0600. ``append`` keeps its content, otherwise it is truncated.
+    opened without following a link and made 0600. ``append`` keeps its content, otherwise it is emptied, but only
+    once it is made private: a file that cannot be (a device, someone else's) is refused as it was.
     """
     check_writable_path(path, what=what)
     flags = os.O_WRONLY | _NOFOLLOW | _CLOEXEC | (os.O_APPEND if append else 0)
     try:
-        descriptor = os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        return os.open(path, flags | os.O_CREAT | os.O_EXCL, FILE_MODE)
     except FileExistsError:
         if exclusive:
             raise UnsafePathError(f"{what} {path} already exists; pass a new path", path=path) from None
-        try:
-            descriptor = os.open(path, flags | (0 if append else os.O_TRUNC))
-        except OSError as exc:
-            raise _unsafe_or_usage(exc, path, what) from exc
-        try:
-            _check_regular(descriptor, path, what)
-        except BaseException:
-            os.close(descriptor)
-            raise
-        os.fchmod(descriptor, FILE_MODE)
     except OSError as exc:
         raise _unsafe_or_usage(exc, path, what) from exc
+    try:
+        descriptor = os.open(path, flags)  # truncated only once it is known to be a file kvmigrate may make its own
+    except OSError as exc:
+        raise _unsafe_or_usage(exc, path, what) from exc
+    try:
+        _make_private(descriptor, path, what)
+        if not append:
+            os.ftruncate(descriptor, 0)
+    except BaseException as exc:
+        os.close(descriptor)
+        if isinstance(exc, OSError):
+            raise UsageError(f"cannot empty {what} {path}: {exc.strerror}; check the path and its permissions") from exc
+        raise
     return descriptor
 
 
@@ -145,11 +149,7 @@ def ensure_private_file(path: Path, *, what: str) -> bool:
     except OSError as exc:
         raise _unsafe_or_usage(exc, path, what) from exc
     try:
-        _check_regular(descriptor, path, what)
-        if stat.S_IMODE(os.fstat(descriptor).st_mode) != FILE_MODE:
-            os.fchmod(descriptor, FILE_MODE)
-    except OSError as exc:
-        raise UsageError(f"cannot make {what} {path} private (0600): {exc.strerror}; check who owns it") from exc
+        _make_private(descriptor, path, what)
     finally:
         os.close(descriptor)
     return created
@@ -232,6 +232,17 @@ def _check_regular(descriptor: int, path: Path, what: str) -> os.stat_result:
             f"{what} {path} is not a regular file (a device or pipe); pass a path to a regular file", path=path
         )
     return info
+
+
+def _make_private(descriptor: int, path: Path, what: str) -> None:
+    """Check that an open existing file is a regular file and make it 0600; the caller closes it on error."""
+    info = _check_regular(descriptor, path, what)
+    if stat.S_IMODE(info.st_mode) == FILE_MODE:
+        return
+    try:
+        os.fchmod(descriptor, FILE_MODE)
+    except OSError as exc:
+        raise UsageError(f"cannot make {what} {path} private (0600): {exc.strerror}; check who owns it") from exc
 
 
 def _unsafe_or_usage(exc: OSError, path: Path, what: str) -> UsageError:

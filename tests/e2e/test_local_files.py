@@ -2,12 +2,39 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from kvmigrate.emulator import Emulator
-from tests.e2e.test_copy import _in_thread
+from tests.e2e.test_copy import _in_thread, cli_env
 from tests.e2e.test_trust import journals, one_line, run
+from tests.helpers import CAP_FOWNER, EXIT_NO_CAPABILITY_DROP, without_capabilities
 from tests.seed import fill
+
+
+def run_limited(
+    emulator: Emulator, *args: str, cwd: Path, preexec: Callable[[], None], timeout: float = 60
+) -> tuple[subprocess.CompletedProcess[str], float]:
+    """``run`` with a ``preexec_fn`` (a resource limit, capabilities dropped) applied to the kvmigrate process only."""
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "kvmigrate", *args],
+        capture_output=True,
+        text=True,
+        env=cli_env(emulator),
+        cwd=cwd,
+        timeout=timeout,
+        preexec_fn=preexec,
+    )
+    if result.returncode == EXIT_NO_CAPABILITY_DROP:
+        pytest.skip("this machine does not let a child drop a capability")
+    return result, time.monotonic() - started
 
 
 async def test_a_state_file_under_a_dangling_link_is_one_line(emulator: Emulator, tmp_path: Path) -> None:
@@ -20,4 +47,27 @@ async def test_a_state_file_under_a_dangling_link_is_one_line(emulator: Emulator
     assert result.returncode == 2 and line.startswith("kvmigrate: error: "), result.stderr
     assert f"{tmp_path / 'dangling'}: it is a symbolic link that leads nowhere" in line
     assert not (tmp_path / "nowhere").exists() and journals() == []
+    assert emulator.vaults["dst"].vault.stats.operations.get("secrets.restore", 0) == 0
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a file another user owns (the run then lacks FOWNER)")
+async def test_a_log_file_someone_else_owns_is_one_line_and_left_alone(emulator: Emulator, tmp_path: Path) -> None:
+    fill(emulator, "src", 2, prefix="o")
+    theirs = tmp_path / "run.log"
+    theirs.write_text("theirs\n")
+    os.chown(theirs, 65534, 65534)
+    os.chmod(theirs, 0o666)
+    src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
+    result, _ = await _in_thread(
+        run_limited,
+        emulator,
+        *("copy", src_url, dst_url, "--log-file", str(theirs)),
+        cwd=tmp_path,
+        preexec=without_capabilities(CAP_FOWNER),
+    )
+    assert result.returncode == 2, result.stderr
+    assert one_line(result) == (
+        f"kvmigrate: error: cannot make log file {theirs} private (0600): Operation not permitted; check who owns it"
+    )
+    assert theirs.read_text() == "theirs\n"
     assert emulator.vaults["dst"].vault.stats.operations.get("secrets.restore", 0) == 0

@@ -6,7 +6,10 @@ capabilities that let root ignore file modes and owners (``without_capabilities`
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 from kvmigrate import files
 from kvmigrate.errors import UnsafePathError, UsageError
 from kvmigrate.files import private_dir
+from tests.helpers import CAP_FOWNER, EXIT_NO_CAPABILITY_DROP, without_capabilities
 
 
 # -- private_dir -----------------------------------------------------------------------------------------------------
@@ -86,3 +90,47 @@ def test_check_regular_leaves_the_descriptor_to_its_caller(tmp_path: Path) -> No
         os.fstat(descriptor)  # still open
     finally:
         os.close(descriptor)
+
+
+def run_child(code: str, *args: str, without: tuple[int, ...]) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=without_capabilities(*without),
+    )
+    if result.returncode == EXIT_NO_CAPABILITY_DROP:
+        pytest.skip("this machine does not let a child drop a capability")
+    return result
+
+
+OPEN_PRIVATE = """
+import json, os, sys
+from pathlib import Path
+from kvmigrate.errors import KvmigrateError
+from kvmigrate.files import open_private
+before = sorted(os.listdir('/proc/self/fd'))
+try:
+    open_private(Path(sys.argv[1]), what='log file', append=sys.argv[2] == 'append')
+except KvmigrateError as exc:
+    leaked = sorted(os.listdir('/proc/self/fd')) != before
+    print(json.dumps({'type': type(exc).__name__, 'error': str(exc), 'leaked': leaked}))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can make a file another user owns (a child then lacks FOWNER)")
+@pytest.mark.parametrize("append", ["append", "truncate"])
+def test_a_file_someone_else_owns_is_refused_untouched_and_its_descriptor_closed(tmp_path: Path, append: str) -> None:
+    theirs = tmp_path / "run.log"
+    theirs.write_text("theirs\n")
+    os.chown(theirs, 65534, 65534)
+    os.chmod(theirs, 0o666)  # anyone may write it, but only its owner may change its mode
+    result = run_child(OPEN_PRIVATE, str(theirs), append, without=(CAP_FOWNER,))
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    outcome = json.loads(result.stdout)
+    assert outcome["type"] == "UsageError" and outcome["leaked"] is False
+    assert outcome["error"] == (
+        f"cannot make log file {theirs} private (0600): Operation not permitted; check who owns it"
+    )
+    assert theirs.read_text() == "theirs\n" and oct(theirs.stat().st_mode & 0o777) == "0o666"
