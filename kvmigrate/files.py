@@ -5,7 +5,8 @@ files and folders — goes through here. Why so strict: users run migrations as 
 shared directories and CI workspaces, and a planted symlink must not turn kvmigrate into a tool that overwrites any
 file its user can write. So an existing path that is a link, or not a regular file (a FIFO, a device), is refused
 with one line (exit 2); new files are created with ``O_EXCL`` and ``O_NOFOLLOW``; folders kvmigrate creates are
-0700 and files 0600 whatever the umask.
+0700 and files 0600 whatever the umask. A write that fails (disk full, quota, file too large, I/O error) is one
+``LocalWriteError`` naming the file (exit 1), raised here so that no caller needs its own handling.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
 
-from kvmigrate.errors import RunLockedError, UnsafePathError, UsageError
+from kvmigrate.errors import LocalWriteError, RunLockedError, UnsafePathError, UsageError
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -157,23 +158,35 @@ def ensure_private_file(path: Path, *, what: str) -> bool:
 
 @contextlib.contextmanager
 def private_text(path: Path, *, what: str, append: bool = False) -> Iterator[TextIO]:
-    """A text handle on a private file (see ``open_private``), closed on exit."""
+    """A text handle on a private file (see ``open_private``), closed on exit.
+
+    Any ``OSError`` inside the block or on close is taken as a failed write of this file and becomes one
+    ``LocalWriteError`` (disk full, quota, file too large), so callers need no handling of their own.
+    """
     descriptor = open_private(path, what=what, append=append)
-    with os.fdopen(descriptor, "a" if append else "w", encoding="utf-8") as handle:
-        yield handle
+    try:
+        with os.fdopen(descriptor, "a" if append else "w", encoding="utf-8") as handle:
+            yield handle
+    except OSError as exc:
+        raise _write_error(exc, path, what) from exc
 
 
 def write_atomic(path: Path, data: bytes, *, what: str) -> None:
     """Replace ``path`` with ``data`` atomically: a new private temporary file beside it, fsync, rename.
 
     The rename replaces whatever name ``path`` is (never what a link points to), but an existing link or special
-    file is refused first anyway: it is not kvmigrate's.
+    file is refused first anyway: it is not kvmigrate's. A failed write leaves ``path`` as it was, removes the
+    temporary file and raises ``LocalWriteError``.
     """
     check_writable_path(path, what=what)
     temporary = path.with_name(f".{path.name}.tmp")
-    with contextlib.suppress(FileNotFoundError):
+    try:
         if stat.S_ISREG(os.lstat(temporary).st_mode):
             os.unlink(temporary)  # left by a crash
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise _write_error(exc, path, what) from exc
     descriptor = open_private(temporary, what=what, exclusive=True)
     try:
         with os.fdopen(descriptor, "wb") as handle:
@@ -181,9 +194,11 @@ def write_atomic(path: Path, data: bytes, *, what: str) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
+        if isinstance(exc, OSError):
+            raise _write_error(exc, path, what) from exc
         raise
 
 
@@ -245,6 +260,12 @@ def _make_private(descriptor: int, path: Path, what: str) -> None:
         raise UsageError(f"cannot make {what} {path} private (0600): {exc.strerror}; check who owns it") from exc
 
 
+def _write_error(exc: OSError, path: Path, what: str) -> LocalWriteError:
+    """The one line for a failed write: the file and the system's reason (never the data)."""
+    reason = exc.strerror or type(exc).__name__
+    return LocalWriteError(f"cannot write {what} {path}: {reason}; free space or choose another folder", path=path)
+
+
 def _unsafe_or_usage(exc: OSError, path: Path, what: str) -> UsageError:
     if exc.errno in (errno.ELOOP, errno.EMLINK):
         return UnsafePathError(
@@ -280,14 +301,29 @@ class FileLock:
             try:
                 fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                holder = os.pread(descriptor, 512, 0).decode("utf-8", "replace").strip()
-                raise RunLockedError(f"{busy}{f' ({holder})' if holder else ''}") from None
-            os.ftruncate(descriptor, 0)
-            os.pwrite(descriptor, f"pid {os.getpid()}".encode(), 0)
+                raise RunLockedError(f"{busy}{self._holder(descriptor)}") from None
+            except OSError as exc:
+                raise UsageError(
+                    f"cannot lock {self.what} {self.path}: {exc.strerror}; pass a path on a local disk"
+                ) from exc
+            try:
+                os.ftruncate(descriptor, 0)
+                os.pwrite(descriptor, f"pid {os.getpid()}".encode(), 0)
+            except OSError as exc:
+                raise _write_error(exc, self.path, self.what) from exc
         except BaseException:
             os.close(descriptor)
             raise
         self._descriptor = descriptor
+
+    @staticmethod
+    def _holder(descriptor: int) -> str:
+        """`` (pid N)`` of the run that holds the lock, as it wrote it (empty when it cannot be read)."""
+        try:
+            holder = os.pread(descriptor, 512, 0).decode("utf-8", "replace").strip()
+        except OSError:
+            return ""
+        return f" ({holder})" if holder else ""
 
     def release(self) -> None:
         descriptor, self._descriptor = self._descriptor, None

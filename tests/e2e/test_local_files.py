@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
+import resource
+import secrets
+import signal
 import subprocess
 import sys
 import time
@@ -11,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from kvmigrate.archive import Archive
 from kvmigrate.emulator import Emulator
+from kvmigrate.emulator.store import Version, new_version_id
 from tests.e2e.test_copy import _in_thread, cli_env
 from tests.e2e.test_trust import journals, one_line, run
 from tests.helpers import CAP_FOWNER, EXIT_NO_CAPABILITY_DROP, without_capabilities
@@ -71,3 +77,47 @@ async def test_a_log_file_someone_else_owns_is_one_line_and_left_alone(emulator:
     )
     assert theirs.read_text() == "theirs\n"
     assert emulator.vaults["dst"].vault.stats.operations.get("secrets.restore", 0) == 0
+
+
+def files_of_at_most(limit: int) -> Callable[[], None]:
+    """A ``preexec_fn``: no file the process writes may pass ``limit`` bytes (a quota, a full disk)."""
+
+    def apply() -> None:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG instead
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return apply
+
+
+def big_secret(emulator: Emulator, name: str, *, versions: int) -> None:
+    """A secret whose backup is about ``versions`` x 24 KB (random values: the blob's compression cannot shrink it)."""
+    store = emulator.vaults["src"].vault.secrets
+    for index in range(versions):
+        moment = 1_700_000_000 + index * 60
+        value = secrets.token_urlsafe(18_000)  # 24,000 characters, within Key Vault's 25 KB
+        store.upsert(name, Version(id=new_version_id(), created=moment, updated=moment, data={"value": value}))
+
+
+async def test_a_blob_that_cannot_be_written_stops_the_backup_in_one_line(emulator: Emulator, tmp_path: Path) -> None:
+    names = fill(emulator, "src", 60, prefix="w")  # more objects than every queue (concurrency 2)
+    big_secret(emulator, "a-big", versions=60)  # about 1.4 MB, the limit 1 MB
+    src_url, archive = emulator.vaults["src"].url, tmp_path / "archive"
+    args = ("backup", src_url, str(archive), "--concurrency", "2")
+    result, elapsed = await _in_thread(
+        run_limited, emulator, *args, cwd=tmp_path, preexec=files_of_at_most(1_000_000), timeout=60
+    )
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("journal: ")]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert lines == [
+        f"kvmigrate: error: cannot write blob file {archive / 'secrets' / 'a-big.blob'}: File too large; free space "
+        "or choose another folder"
+    ], result.stderr
+    assert elapsed < 30
+    assert not (archive / "secrets" / "a-big.blob").exists() and not (archive / "secrets" / ".a-big.blob.tmp").exists()
+    assert Archive.load(archive).complete is False
+
+    rerun, _ = await _in_thread(run, emulator, *args, "-o", "json", cwd=tmp_path)  # space freed: the backup completes
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads(rerun.stdout)["failed"] == 0
+    finished = Archive.load(archive)
+    assert finished.is_whole and sorted(e.name for e in finished.entries.values()) == ["a-big", *names]

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import resource
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -134,3 +136,53 @@ def test_a_file_someone_else_owns_is_refused_untouched_and_its_descriptor_closed
         f"cannot make log file {theirs} private (0600): Operation not permitted; check who owns it"
     )
     assert theirs.read_text() == "theirs\n" and oct(theirs.stat().st_mode & 0o777) == "0o666"
+
+
+# -- writes that fail (disk full, quota, too large) -----------------------------------------------------------------
+def files_of_at_most(limit: int) -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, as on a full disk
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+
+WRITE = """
+import json, os, sys
+from pathlib import Path
+from kvmigrate.errors import KvmigrateError
+from kvmigrate.files import private_text, write_atomic
+path, how = Path(sys.argv[1]), sys.argv[2]
+try:
+    if how == 'atomic':
+        write_atomic(path, b'secret-looking-data ' * 5_000, what='manifest')
+    else:
+        with private_text(path, what='archive log', append=how == 'append') as handle:
+            handle.write('secret-looking-data ' * 5_000)
+            handle.flush()
+            os.fsync(handle.fileno())
+except KvmigrateError as exc:
+    print(json.dumps({'type': type(exc).__name__, 'error': str(exc), 'fatal': exc.is_fatal, 'code': exc.exit_code}))
+"""
+
+
+@pytest.mark.parametrize("how", ["atomic", "append", "truncate"])
+def test_a_write_past_the_file_size_limit_is_one_local_write_error(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "manifest.json"
+    path.write_bytes(b"as it was\n")
+    result = subprocess.run(
+        [sys.executable, "-c", WRITE, str(path), how],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        preexec_fn=lambda: files_of_at_most(10_000),
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    outcome = json.loads(result.stdout)
+    what = "manifest" if how == "atomic" else "archive log"
+    assert outcome == {
+        "type": "LocalWriteError",
+        "error": f"cannot write {what} {path}: File too large; free space or choose another folder",
+        "fatal": True,
+        "code": 1,
+    }
+    if how == "atomic":
+        assert path.read_bytes() == b"as it was\n"  # the old file stays whole; the temporary one is gone
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
