@@ -203,7 +203,12 @@ def write_atomic(path: Path, data: bytes, *, what: str) -> None:
 
 
 def read_regular(path: Path, *, limit: int, what: str) -> bytes:
-    """Read a regular file that must not be a link, a FIFO or a device, and must hold at most ``limit`` bytes."""
+    """Read a regular file that must not be a link, a FIFO or a device, and must hold at most ``limit`` bytes.
+
+    Raises ``FileNotFoundError`` when there is no such file, ``UnsafePathError`` when it is a link, not a regular
+    file or too large, and ``UsageError`` (their base) for any other failure (EACCES, EIO...), so a caller that
+    catches ``UsageError`` has every way the file cannot be read.
+    """
     try:
         descriptor = os.open(path, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
@@ -224,12 +229,14 @@ def read_regular(path: Path, *, limit: int, what: str) -> bytes:
                 break
             chunks.append(chunk)
             remaining -= len(chunk)
-        data = b"".join(chunks)
-        if len(data) > limit:
-            raise UnsafePathError(f"{what} {path} is larger than {limit} bytes", path=path)
-        return data
+    except OSError as exc:
+        raise UsageError(f"cannot read {what} {path}: {exc.strerror}; check the file and its disk") from exc
     finally:
         os.close(descriptor)
+    data = b"".join(chunks)
+    if len(data) > limit:
+        raise UnsafePathError(f"{what} {path} is larger than {limit} bytes", path=path)
+    return data
 
 
 def _check_regular(descriptor: int, path: Path, what: str) -> os.stat_result:

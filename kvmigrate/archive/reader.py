@@ -32,7 +32,7 @@ from kvmigrate.archive.manifest import (
     escape_for_message,
     parse,
 )
-from kvmigrate.errors import ArchiveBlobError, ArchiveError, UnsafePathError
+from kvmigrate.errors import ArchiveBlobError, ArchiveError, UsageError
 from kvmigrate.files import read_regular
 from kvmigrate.models import Listed, ObjectRef, ObjectType, fingerprint
 from kvmigrate.settings.model import Contacts, Issuer, RotationPolicy
@@ -76,14 +76,10 @@ class Archive:
                 " (a folder of az/portal backup files is read with the same command once it holds .blob or backup"
                 " files)"
             ) from None
-        except UnsafePathError as exc:
+        except UsageError as exc:  # a link, not a regular file, unreadable
             raise ArchiveError(f"archive {archive.root}: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise ArchiveError(f"{manifest} is damaged (not UTF-8 text); take the backup again") from exc
-        except OSError as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise ArchiveError(f"cannot read {manifest}: {exc.strerror}") from exc
         parsed = parse(text, where=str(archive.root))
         archive.source, archive.created = parsed.source, parsed.created
         archive.tool_version, archive.complete = parsed.tool_version, parsed.complete
@@ -99,14 +95,17 @@ class Archive:
         self.entries[(entry.type, entry.name.lower())] = entry
 
     def _replay_entries(self) -> None:
-        """Fold in what a backup wrote after its last manifest (it was interrupted): the archive is incomplete."""
+        """Fold in what a backup wrote after its last manifest (it was interrupted): the archive is incomplete.
+
+        A log that is there but cannot be read refuses the archive: its entries would silently go missing.
+        """
         path = self.root / ENTRIES
         try:
             text = read_regular(path, limit=MAX_MANIFEST_BYTES, what="archive log").decode("utf-8", "replace")
-        except (FileNotFoundError, UnsafePathError, OSError) as exc:
-            if isinstance(exc, UnsafePathError):
-                raise ArchiveError(f"archive {self.root}: {exc}") from exc
+        except FileNotFoundError:
             return
+        except UsageError as exc:
+            raise ArchiveError(f"archive {self.root}: {exc}") from exc
         for line in text.splitlines():
             try:
                 self._add(Entry.from_dict(json.loads(line)))
@@ -124,6 +123,11 @@ class Archive:
             except FileNotFoundError:
                 self.missing.append(entry)
                 continue
+            except OSError as exc:  # its folder is a file, or cannot be searched
+                raise ArchiveError(
+                    f"archive {self.root}: cannot look at the blob of {entry.ref} ({escape_for_message(entry.blob)}): "
+                    f"{exc.strerror}; check the archive's folders and their permissions"
+                ) from exc
             if not stat.S_ISREG(info.st_mode):
                 raise ArchiveError(
                     f"archive {self.root} is damaged: the blob of {entry.ref} ({escape_for_message(entry.blob)}) is "
@@ -187,7 +191,7 @@ class Archive:
             blob = read_regular(path, limit=entry.size, what="blob file")
         except FileNotFoundError as exc:
             raise ArchiveBlobError(f"{entry.ref}: blob file {path} is missing from the archive") from exc
-        except (UnsafePathError, OSError) as exc:
+        except UsageError as exc:  # a link, not a regular file, unreadable: this object fails, the others go on
             raise ArchiveBlobError(f"{entry.ref}: cannot read blob file {path}: {exc}") from exc
         if len(blob) != entry.size or hashlib.sha256(blob).hexdigest() != entry.sha256:
             raise ArchiveBlobError(

@@ -18,9 +18,16 @@ import pytest
 from kvmigrate.archive import Archive
 from kvmigrate.emulator import Emulator
 from kvmigrate.emulator.store import Version, new_version_id
+from kvmigrate.vault.clients import VaultClients
 from tests.e2e.test_copy import _in_thread, cli_env
 from tests.e2e.test_trust import journals, one_line, run
-from tests.helpers import CAP_FOWNER, EXIT_NO_CAPABILITY_DROP, without_capabilities
+from tests.helpers import (
+    CAP_DAC_OVERRIDE,
+    CAP_DAC_READ_SEARCH,
+    CAP_FOWNER,
+    EXIT_NO_CAPABILITY_DROP,
+    without_capabilities,
+)
 from tests.seed import fill
 
 
@@ -121,3 +128,53 @@ async def test_a_blob_that_cannot_be_written_stops_the_backup_in_one_line(emulat
     assert json.loads(rerun.stdout)["failed"] == 0
     finished = Archive.load(archive)
     assert finished.is_whole and sorted(e.name for e in finished.entries.values()) == ["a-big", *names]
+
+
+# -- files that cannot be read: that object fails, or that file is skipped ------------------------------------------
+def as_a_user() -> Callable[[], None]:
+    """The run meets file modes as any user does, also when the tests run as root."""
+    return without_capabilities(CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH)
+
+
+async def test_an_unreadable_blob_fails_its_object_and_the_rest_restores(
+    emulator: Emulator, dst: VaultClients, tmp_path: Path
+) -> None:
+    names = fill(emulator, "src", 40, prefix="u")
+    archive, dst_url = tmp_path / "archive", emulator.vaults["dst"].url
+    backed, _ = await _in_thread(run, emulator, "backup", emulator.vaults["src"].url, str(archive), cwd=tmp_path)
+    assert backed.returncode == 0, backed.stderr
+    os.chmod(archive / "secrets" / "u-0007.blob", 0)
+    inspected, _ = await _in_thread(
+        run_limited, emulator, "archive", "inspect", str(archive), "-o", "json", cwd=tmp_path, preexec=as_a_user()
+    )
+    assert inspected.returncode == 1 and "Traceback" not in inspected.stderr, inspected.stderr  # was: exit 2
+    mismatches = json.loads(inspected.stdout)["blob_mismatches"]
+    assert len(mismatches) == 1 and mismatches[0].startswith("secret u-0007: cannot read blob file")
+    assert "Permission denied" in mismatches[0]
+    restored, _ = await _in_thread(
+        run_limited, emulator, "restore", str(archive), dst_url, "-o", "json", cwd=tmp_path, preexec=as_a_user()
+    )
+    assert restored.returncode == 1 and "Traceback" not in restored.stderr, restored.stderr  # was: exit 2, stopped
+    document = json.loads(restored.stdout)
+    assert document["copied"] == 39 and [f["name"] for f in document["failures"]] == ["u-0007"]
+    assert "Permission denied" in document["failures"][0]["error"]
+    present = sorted([p.name async for p in dst.secrets.list_properties_of_secrets()])
+    assert present == [name for name in names if name != "u-0007"]
+
+
+async def test_an_unreadable_backup_file_is_skipped_and_the_others_listed(emulator: Emulator, tmp_path: Path) -> None:
+    fill(emulator, "src", 3, prefix="f")
+    archive = tmp_path / "archive"
+    backed, _ = await _in_thread(run, emulator, "backup", emulator.vaults["src"].url, str(archive), cwd=tmp_path)
+    assert backed.returncode == 0, backed.stderr
+    folder = tmp_path / "az"
+    (archive / "secrets").rename(folder)  # the blobs alone are what az keyvault secret backup writes
+    os.chmod(folder / "f-0001.blob", 0)
+    inspected, _ = await _in_thread(
+        run_limited, emulator, "archive", "inspect", str(folder), "-o", "json", cwd=tmp_path, preexec=as_a_user()
+    )
+    assert inspected.returncode == 0 and "Traceback" not in inspected.stderr, inspected.stderr  # was: exit 2
+    listing = json.loads(inspected.stdout)
+    assert sorted(Path(f["file"]).name for f in listing["files"]) == ["f-0000.blob", "f-0002.blob"]
+    assert len(listing["skipped"]) == 1 and "f-0001.blob" in listing["skipped"][0]
+    assert "Permission denied" in listing["skipped"][0]

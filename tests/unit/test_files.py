@@ -10,6 +10,7 @@ import json
 import os
 import resource
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,21 @@ def test_a_write_past_the_file_size_limit_is_one_local_write_error(tmp_path: Pat
     if how == "atomic":
         assert path.read_bytes() == b"as it was\n"  # the old file stays whole; the temporary one is gone
         assert sorted(p.name for p in tmp_path.iterdir()) == ["manifest.json"]
+
+
+# -- read_regular: FileNotFoundError, or a UsageError for every other way a file cannot be read ---------------------
+@pytest.mark.parametrize("kind", ["socket", "folder", "fifo", "link"])
+def test_a_file_that_cannot_be_read_is_a_usage_error(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "x.blob"
+    if kind == "socket":
+        os.mknod(path, stat.S_IFSOCK | 0o600)  # open(2) refuses it (ENXIO), root included
+    elif kind == "folder":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UsageError, match=f"blob file {path}"):
+        files.read_regular(path, limit=1000, what="blob file")
+    with pytest.raises(FileNotFoundError):
+        files.read_regular(tmp_path / "absent", limit=1000, what="blob file")
