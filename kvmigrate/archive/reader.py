@@ -85,13 +85,14 @@ class Archive:
         archive.tool_version, archive.complete = parsed.tool_version, parsed.complete
         archive.settings = parsed.settings
         for entry in parsed.entries:
-            archive._add(entry)
+            archive.add(entry)
         archive._replay_entries()
         archive._check_blob_files()
         archive.warn_if_exposed()
         return archive
 
-    def _add(self, entry: Entry) -> None:
+    def add(self, entry: Entry) -> None:
+        """Record ``entry`` under its key (type, name in lower case: Key Vault names ignore case), replacing any."""
         self.entries[(entry.type, entry.name.lower())] = entry
 
     def _replay_entries(self) -> None:
@@ -108,7 +109,7 @@ class Archive:
             raise ArchiveError(f"archive {self.root}: {exc}") from exc
         for line in text.splitlines():
             try:
-                self._add(Entry.from_dict(json.loads(line)))
+                self.add(Entry.from_dict(json.loads(line)))
             except (ValueError, KeyError, TypeError):
                 log.warning("ignoring a torn or invalid line of %s", path)  # a crash mid-append
         self.complete = False

@@ -106,7 +106,7 @@ class ArchiveWriter:
             handle.write(json.dumps(entry.as_dict(), separators=(",", ":")) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        self.archive.entries[(entry.type, entry.name.lower())] = entry
+        self.archive.add(entry)
         return None
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
