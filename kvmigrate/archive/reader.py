@@ -91,6 +91,10 @@ class Archive:
         archive.warn_if_exposed()
         return archive
 
+    def sorted_entries(self) -> list[Entry]:
+        """The entries in the one order manifests, reports and checks use: by type, then name ignoring case."""
+        return sorted(self.entries.values(), key=lambda e: (e.type.value, e.name.lower()))
+
     def add(self, entry: Entry) -> None:
         """Record ``entry`` under its key (type, name in lower case: Key Vault names ignore case), replacing any."""
         self.entries[(entry.type, entry.name.lower())] = entry
@@ -157,7 +161,7 @@ class Archive:
     def verify_blobs(self) -> list[str]:
         """Check every present blob's SHA-256 against the manifest; one line per mismatch."""
         bad = []
-        for entry in sorted(self.entries.values(), key=lambda e: (e.type.value, e.name.lower())):
+        for entry in self.sorted_entries():
             if entry in self.missing:
                 continue
             try:
