@@ -87,8 +87,7 @@ class Archive:
         for entry in parsed.entries:
             archive.add(entry)
         archive._replay_entries()
-        archive._check_blob_files()
-        archive.warn_if_exposed()
+        archive._warn_if_exposed(archive._check_blob_files())
         return archive
 
     def sorted_entries(self) -> list[Entry]:
@@ -118,9 +117,13 @@ class Archive:
                 log.warning("ignoring a torn or invalid line of %s", path)  # a crash mid-append
         self.complete = False
 
-    def _check_blob_files(self) -> None:
-        """Every blob that exists must be a regular file (never a link, FIFO or device) of the manifest's size."""
+    def _check_blob_files(self) -> list[str]:
+        """Every blob that exists must be a regular file (never a link, FIFO or device) of the manifest's size.
+
+        Returns the blobs others may read, from the same ``lstat`` (one per blob: archives hold many thousands).
+        """
         self.missing = []
+        exposed = []
         for entry in self.entries.values():
             path = self.root / entry.blob
             try:
@@ -143,6 +146,9 @@ class Archive:
                     f"archive {self.root} is damaged: the blob of {entry.ref} has {info.st_size} bytes, the manifest "
                     f"says {entry.size} (truncated or replaced); take the backup again"
                 )
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                exposed.append(str(path))
+        return exposed
 
     @property
     def is_whole(self) -> bool:
@@ -170,16 +176,11 @@ class Archive:
                 bad.append(str(exc))
         return bad
 
-    def warn_if_exposed(self) -> list[str]:
-        """Warn (not fail) when the archive or its files are readable by others."""
-        exposed = []
-        for path in [self.root, *(self.root / e.blob for e in self.entries.values()), self.root / MANIFEST]:
-            try:
-                mode = os.lstat(path).st_mode
-            except FileNotFoundError:
-                continue
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                exposed.append(str(path))
+    def _warn_if_exposed(self, blobs: list[str]) -> None:
+        """Warn (not fail) when the archive, its manifest or the given blobs are readable by others."""
+        manifest = self.root / MANIFEST
+        exposed = [*([str(self.root)] if _is_exposed(self.root) else []), *blobs]
+        exposed += [str(manifest)] if _is_exposed(manifest) else []
         if exposed:
             log.warning(
                 "archive %s has %d file(s) readable by other users (e.g. %s); run chmod -R go-rwx on it",
@@ -187,7 +188,6 @@ class Archive:
                 len(exposed),
                 exposed[0],
             )
-        return exposed
 
     def read_blob(self, entry: Entry) -> bytes:
         """The blob of ``entry``: a regular file of the manifest's size whose SHA-256 matches, or ArchiveBlobError."""
@@ -207,6 +207,14 @@ class Archive:
 
     def listed(self, entry: Entry) -> Listed:
         return Listed(entry.ref, enabled=entry.enabled, fingerprint=fingerprint(sha256=entry.sha256))
+
+
+def _is_exposed(path: Path) -> bool:
+    """``path`` exists and its group or others have any permission on it."""
+    try:
+        return bool(os.lstat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+    except FileNotFoundError:
+        return False
 
 
 class ArchiveSource:

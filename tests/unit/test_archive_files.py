@@ -114,3 +114,21 @@ def test_an_unreadable_backup_file_is_skipped_and_the_others_listed(tmp_path: Pa
     folder = BackupFolder.load(tmp_path / "az")
     assert sorted(key[1] for key in folder.files) == ["alpha", "charlie"]
     assert len(folder.skipped) == 1 and "bravo.secret" in folder.skipped[0] and "Permission denied" in folder.skipped[0]
+
+
+async def test_files_others_can_read_are_warned_about_folder_first(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    await write_archive(tmp_path / "archive")
+    Archive.load(tmp_path / "archive")
+    assert "readable by other users" not in caplog.text
+    os.chmod(tmp_path / "archive" / "secrets" / "bravo.blob", 0o640)
+    Archive.load(tmp_path / "archive")
+    assert (
+        f"has 1 file(s) readable by other users (e.g. {tmp_path / 'archive' / 'secrets' / 'bravo.blob'})" in caplog.text
+    )
+    caplog.clear()
+    os.chmod(tmp_path / "archive", 0o755)
+    os.chmod(tmp_path / "archive" / "manifest.json", 0o604)
+    Archive.load(tmp_path / "archive")
+    assert f"has 3 file(s) readable by other users (e.g. {tmp_path / 'archive'})" in caplog.text
