@@ -167,8 +167,9 @@ class Archive:
     def verify_blobs(self) -> list[str]:
         """Check every present blob's SHA-256 against the manifest; one line per mismatch."""
         bad = []
+        missing = {(entry.type, entry.name.lower()) for entry in self.missing}
         for entry in self.sorted_entries():
-            if entry in self.missing:
+            if (entry.type, entry.name.lower()) in missing:
                 continue
             try:
                 self.read_blob(entry)

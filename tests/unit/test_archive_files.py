@@ -132,3 +132,13 @@ async def test_files_others_can_read_are_warned_about_folder_first(
     os.chmod(tmp_path / "archive" / "manifest.json", 0o604)
     Archive.load(tmp_path / "archive")
     assert f"has 3 file(s) readable by other users (e.g. {tmp_path / 'archive'})" in caplog.text
+
+
+async def test_a_missing_blob_is_a_problem_not_a_mismatch(tmp_path: Path) -> None:
+    await write_archive(tmp_path / "archive")
+    (tmp_path / "archive" / "secrets" / "bravo.blob").unlink()
+    blob = tmp_path / "archive" / "secrets" / "charlie.blob"
+    blob.write_bytes(blob.read_bytes().upper())  # same size, another SHA-256
+    archive = Archive.load(tmp_path / "archive")
+    assert archive.problems() == ["1 blob file(s) are missing, e.g. secrets/bravo.blob"]
+    assert [line.split(":")[0] for line in archive.verify_blobs()] == ["secret charlie"]
