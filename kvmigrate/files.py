@@ -338,7 +338,3 @@ class FileLock:
             with contextlib.suppress(OSError):
                 os.ftruncate(descriptor, 0)
             os.close(descriptor)  # closing releases the flock
-
-    @property
-    def held(self) -> bool:
-        return self._descriptor is not None
