@@ -178,3 +178,23 @@ async def test_an_unreadable_backup_file_is_skipped_and_the_others_listed(emulat
     assert sorted(Path(f["file"]).name for f in listing["files"]) == ["f-0000.blob", "f-0002.blob"]
     assert len(listing["skipped"]) == 1 and "f-0001.blob" in listing["skipped"][0]
     assert "Permission denied" in listing["skipped"][0]
+
+
+async def test_a_log_file_that_fills_up_ends_in_one_warning_and_the_run_goes_on(
+    emulator: Emulator, tmp_path: Path
+) -> None:
+    fill(emulator, "src", 60, prefix="g")
+    log = tmp_path / "run.log"
+    src_url, dst_url = emulator.vaults["src"].url, emulator.vaults["dst"].url
+    result, _ = await _in_thread(
+        run_limited,
+        emulator,
+        *("plan", src_url, dst_url, "-o", "json", "--log-file", str(log)),
+        cwd=tmp_path,
+        preexec=files_of_at_most(2_000),
+    )
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    assert json.loads(result.stdout)["summary"]["counts"]["copy"] == {"secret": 60}
+    assert result.stderr.count("kvmigrate: warning: cannot write log file") == 1, result.stderr
+    assert f"cannot write log file {log}: File too large; the log file stops here, the run goes on" in result.stderr
+    assert 0 < log.stat().st_size <= 2_000
