@@ -110,7 +110,8 @@ def backup(source: str, archive: Path, verbose: bool, log_file: Path | None, out
     interrupted backup; finished objects are not backed up again.
 
     \b
-    Exit codes: 0 nothing failed, 1 some objects failed, 2 bad usage or input, 130 interrupted.
+    Exit codes: 0 nothing failed, 1 some objects failed (or the archive could not be written: disk full),
+    2 bad usage or input, 130 interrupted.
     """
     setup_logging(verbose, log_file)
     run_engine(copy_options(source, str(archive), operation="backup", **values), output)
