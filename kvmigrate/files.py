@@ -96,7 +96,9 @@ def private_dir(path: Path, *, what: str = "folder") -> Path:
         try:
             os.chmod(directory, DIR_MODE)  # mkdir's mode is filtered by the umask
         except OSError as exc:
-            raise UsageError(f"cannot make {what} {directory} private (0700): {exc.strerror}") from exc
+            raise UsageError(
+                f"cannot make {what} {directory} private (0700): {exc.strerror}; check the path and permissions"
+            ) from exc
     return path
 
 
