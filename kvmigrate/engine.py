@@ -151,6 +151,7 @@ class Engine:
             await route.prepare()
         if route.settings is not None:
             self.settings = SettingsStage(*route.settings, self.options, journal, self.passwords)
+        ended = False  # a fatal error leaves it False: that target end (an archive) is not complete
         try:
             if self.settings is not None:
                 await self.settings.before_objects()  # certificate policies name issuers: those first
@@ -162,6 +163,7 @@ class Engine:
                     self.summary.pending_requests.append(name)
             if self.options.delete and not self.stop.is_set():
                 await self._delete_what_the_source_lost(route)
+            ended = True
         finally:
             self.summary.counters = route.counters()
             if self.settings is not None:
@@ -170,7 +172,7 @@ class Engine:
             self.summary.throttled = {url: limiter.throttled for url, limiter in route.limiters.items()}
             self.summary.notes.extend(route.notes())
             if not dry_run:
-                route.finish(complete=not self.stop.is_set() and not self.summary.failures)
+                route.finish(complete=ended and not self.stop.is_set() and not self.summary.failures)
 
     # -- one object ------------------------------------------------------------------------------------------------
     async def _one(self, listed: Listed) -> None:

@@ -8,6 +8,7 @@ KvmigrateError                     base; ``exit_code`` is what the CLI exits wit
 │   ├── JournalError               the state file is corrupt, of another run, or unwritable
 │   ├── RunLockedError             another run holds this journal, or writes to this vault pair
 │   └── ArchiveError               the archive has no manifest, is damaged, unsafe, or of a newer format
+├── LocalWriteError                a file of kvmigrate's own cannot be written: disk full, quota, too large, I/O (fatal)
 ├── ArchiveIncompleteError         restore from an archive that is not whole, without --allow-incomplete (exit 1)
 ├── ArchiveBlobError               one archived blob is missing or fails its size or SHA-256 (that object fails)
 ├── ObjectBlockedError             an object its route cannot move (a key by value, a disabled current version...)
@@ -100,6 +101,20 @@ class RunLockedError(UsageError):
 
 class ArchiveError(UsageError):
     """The archive cannot be used as a whole: no manifest, damaged or unsafe entries, newer format, not writable."""
+
+
+class LocalWriteError(KvmigrateError):
+    """A file of kvmigrate's own (blob, manifest, archive log, output, lock) cannot be written: disk full, quota, I/O.
+
+    Fatal (exit 1): every later write to that folder would fail the same way. The message names the file and the
+    system's reason (ENOSPC, EDQUOT, EFBIG, EIO), never what was being written.
+    """
+
+    is_fatal = True
+
+    def __init__(self, message: str, *, path: Path) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class ArchiveIncompleteError(KvmigrateError):

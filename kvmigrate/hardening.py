@@ -16,7 +16,6 @@ import sys
 
 log = logging.getLogger(__name__)
 _PR_SET_DUMPABLE = 4
-_PR_GET_DUMPABLE = 3
 _done = False
 
 
@@ -38,11 +37,3 @@ def disable_core_dumps() -> None:
             if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:  # pragma: no cover
                 log.debug("prctl(PR_SET_DUMPABLE) failed: errno %d", ctypes.get_errno())
     _done = True
-
-
-def is_dumpable() -> bool | None:
-    """Whether the kernel would dump this process (Linux only; None elsewhere). For tests and ``--version -v``."""
-    if not sys.platform.startswith("linux"):
-        return None
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return bool(libc.prctl(_PR_GET_DUMPABLE, 0, 0, 0, 0))

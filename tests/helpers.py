@@ -1,9 +1,11 @@
-"""Small test helpers: HTTPS calls to the emulator's control endpoints, and polling."""
+"""Small test helpers: the emulator's control endpoints over HTTPS, polling, children without root's overrides."""
 
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import json
+import os
 import ssl
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -51,3 +53,30 @@ def verify_options(emulator: Any, source: str, target: str, **overrides: Any) ->
             **overrides,
         }
     )
+
+
+#: Linux capabilities that let root ignore file modes and owners; ``without_capabilities`` takes them from a child.
+CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER = 1, 2, 3
+EXIT_NO_CAPABILITY_DROP = 97
+
+
+def without_capabilities(*capabilities: int) -> Callable[[], None]:
+    """A ``preexec_fn`` after which the child, even as root, lacks ``capabilities`` (so file modes apply to it).
+
+    Why: tests often run as root, whom chmod 000 or another owner does not stop. Dropping a capability from the
+    bounding set before exec leaves root's exec'd process without it. A child that cannot drop it exits
+    ``EXIT_NO_CAPABILITY_DROP`` (the test then skips); for other users it changes nothing.
+    """
+
+    def drop() -> None:
+        if os.geteuid() != 0:
+            return
+        libc = ctypes.CDLL(None, use_errno=True)
+        for capability in capabilities:
+            if libc.prctl(_PR_CAPBSET_DROP, capability, 0, 0, 0) != 0:
+                os._exit(EXIT_NO_CAPABILITY_DROP)
+
+    return drop
+
+
+_PR_CAPBSET_DROP = 24

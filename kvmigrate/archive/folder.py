@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from kvmigrate.archive.manifest import MAX_BLOB_BYTES
-from kvmigrate.errors import ArchiveBlobError, ArchiveError, UnsafePathError
+from kvmigrate.errors import ArchiveBlobError, ArchiveError, UsageError
 from kvmigrate.files import read_regular
 from kvmigrate.models import Listed, ObjectRef, ObjectType, fingerprint
 
@@ -83,7 +83,10 @@ class BackupFolder:
     def _add(self, path: Path) -> None:
         try:
             data = read_regular(path, limit=MAX_BLOB_BYTES * 2, what="backup file")
-        except (UnsafePathError, OSError) as exc:
+        except FileNotFoundError:
+            self.skipped.append(f"{path}: removed while the folder was read")
+            return
+        except UsageError as exc:  # a link, not a regular file, unreadable: skip this file, read the others
             self.skipped.append(f"{path}: {exc}")
             return
         blob = as_blob(data)
@@ -103,7 +106,9 @@ class BackupFolder:
         entry = self.files[(ref.type, ref.key)]
         try:
             blob = as_blob(read_regular(entry.path, limit=MAX_BLOB_BYTES * 2, what="backup file"))
-        except (FileNotFoundError, UnsafePathError, OSError) as exc:
+        except FileNotFoundError as exc:
+            raise ArchiveBlobError(f"{ref}: backup file {entry.path} was removed since it was listed") from exc
+        except UsageError as exc:  # this object fails, the others go on
             raise ArchiveBlobError(f"{ref}: cannot read backup file {entry.path}: {exc}") from exc
         if blob is None or hashlib.sha256(blob).hexdigest() != entry.sha256:
             raise ArchiveBlobError(f"{ref}: backup file {entry.path} changed since it was listed; it was not restored")

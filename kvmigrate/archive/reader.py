@@ -32,7 +32,7 @@ from kvmigrate.archive.manifest import (
     escape_for_message,
     parse,
 )
-from kvmigrate.errors import ArchiveBlobError, ArchiveError, UnsafePathError
+from kvmigrate.errors import ArchiveBlobError, ArchiveError, UsageError
 from kvmigrate.files import read_regular
 from kvmigrate.models import Listed, ObjectRef, ObjectType, fingerprint
 from kvmigrate.settings.model import Contacts, Issuer, RotationPolicy
@@ -76,47 +76,54 @@ class Archive:
                 " (a folder of az/portal backup files is read with the same command once it holds .blob or backup"
                 " files)"
             ) from None
-        except UnsafePathError as exc:
+        except UsageError as exc:  # a link, not a regular file, unreadable
             raise ArchiveError(f"archive {archive.root}: {exc}") from exc
         except UnicodeDecodeError as exc:
             raise ArchiveError(f"{manifest} is damaged (not UTF-8 text); take the backup again") from exc
-        except OSError as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise ArchiveError(f"cannot read {manifest}: {exc.strerror}") from exc
         parsed = parse(text, where=str(archive.root))
         archive.source, archive.created = parsed.source, parsed.created
         archive.tool_version, archive.complete = parsed.tool_version, parsed.complete
         archive.settings = parsed.settings
         for entry in parsed.entries:
-            archive._add(entry)
+            archive.add(entry)
         archive._replay_entries()
-        archive._check_blob_files()
-        archive.warn_if_exposed()
+        archive._warn_if_exposed(archive._check_blob_files())
         return archive
 
-    def _add(self, entry: Entry) -> None:
+    def sorted_entries(self) -> list[Entry]:
+        """The entries in the one order manifests, reports and checks use: by type, then name ignoring case."""
+        return sorted(self.entries.values(), key=lambda e: (e.type.value, e.name.lower()))
+
+    def add(self, entry: Entry) -> None:
+        """Record ``entry`` under its key (type, name in lower case: Key Vault names ignore case), replacing any."""
         self.entries[(entry.type, entry.name.lower())] = entry
 
     def _replay_entries(self) -> None:
-        """Fold in what a backup wrote after its last manifest (it was interrupted): the archive is incomplete."""
+        """Fold in what a backup wrote after its last manifest (it was interrupted): the archive is incomplete.
+
+        A log that is there but cannot be read refuses the archive: its entries would silently go missing.
+        """
         path = self.root / ENTRIES
         try:
             text = read_regular(path, limit=MAX_MANIFEST_BYTES, what="archive log").decode("utf-8", "replace")
-        except (FileNotFoundError, UnsafePathError, OSError) as exc:
-            if isinstance(exc, UnsafePathError):
-                raise ArchiveError(f"archive {self.root}: {exc}") from exc
+        except FileNotFoundError:
             return
+        except UsageError as exc:
+            raise ArchiveError(f"archive {self.root}: {exc}") from exc
         for line in text.splitlines():
             try:
-                self._add(Entry.from_dict(json.loads(line)))
+                self.add(Entry.from_dict(json.loads(line)))
             except (ValueError, KeyError, TypeError):
                 log.warning("ignoring a torn or invalid line of %s", path)  # a crash mid-append
         self.complete = False
 
-    def _check_blob_files(self) -> None:
-        """Every blob that exists must be a regular file (never a link, FIFO or device) of the manifest's size."""
+    def _check_blob_files(self) -> list[str]:
+        """Every blob that exists must be a regular file (never a link, FIFO or device) of the manifest's size.
+
+        Returns the blobs others may read, from the same ``lstat`` (one per blob: archives hold many thousands).
+        """
         self.missing = []
+        exposed = []
         for entry in self.entries.values():
             path = self.root / entry.blob
             try:
@@ -124,6 +131,11 @@ class Archive:
             except FileNotFoundError:
                 self.missing.append(entry)
                 continue
+            except OSError as exc:  # its folder is a file, or cannot be searched
+                raise ArchiveError(
+                    f"archive {self.root}: cannot look at the blob of {entry.ref} ({escape_for_message(entry.blob)}): "
+                    f"{exc.strerror}; check the archive's folders and their permissions"
+                ) from exc
             if not stat.S_ISREG(info.st_mode):
                 raise ArchiveError(
                     f"archive {self.root} is damaged: the blob of {entry.ref} ({escape_for_message(entry.blob)}) is "
@@ -134,6 +146,9 @@ class Archive:
                     f"archive {self.root} is damaged: the blob of {entry.ref} has {info.st_size} bytes, the manifest "
                     f"says {entry.size} (truncated or replaced); take the backup again"
                 )
+            if info.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+                exposed.append(str(path))
+        return exposed
 
     @property
     def is_whole(self) -> bool:
@@ -152,8 +167,9 @@ class Archive:
     def verify_blobs(self) -> list[str]:
         """Check every present blob's SHA-256 against the manifest; one line per mismatch."""
         bad = []
-        for entry in sorted(self.entries.values(), key=lambda e: (e.type.value, e.name.lower())):
-            if entry in self.missing:
+        missing = {(entry.type, entry.name.lower()) for entry in self.missing}
+        for entry in self.sorted_entries():
+            if (entry.type, entry.name.lower()) in missing:
                 continue
             try:
                 self.read_blob(entry)
@@ -161,16 +177,11 @@ class Archive:
                 bad.append(str(exc))
         return bad
 
-    def warn_if_exposed(self) -> list[str]:
-        """Warn (not fail) when the archive or its files are readable by others."""
-        exposed = []
-        for path in [self.root, *(self.root / e.blob for e in self.entries.values()), self.root / MANIFEST]:
-            try:
-                mode = os.lstat(path).st_mode
-            except FileNotFoundError:
-                continue
-            if mode & (stat.S_IRWXG | stat.S_IRWXO):
-                exposed.append(str(path))
+    def _warn_if_exposed(self, blobs: list[str]) -> None:
+        """Warn (not fail) when the archive, its manifest or the given blobs are readable by others."""
+        manifest = self.root / MANIFEST
+        exposed = [*([str(self.root)] if _is_exposed(self.root) else []), *blobs]
+        exposed += [str(manifest)] if _is_exposed(manifest) else []
         if exposed:
             log.warning(
                 "archive %s has %d file(s) readable by other users (e.g. %s); run chmod -R go-rwx on it",
@@ -178,7 +189,6 @@ class Archive:
                 len(exposed),
                 exposed[0],
             )
-        return exposed
 
     def read_blob(self, entry: Entry) -> bytes:
         """The blob of ``entry``: a regular file of the manifest's size whose SHA-256 matches, or ArchiveBlobError."""
@@ -187,7 +197,7 @@ class Archive:
             blob = read_regular(path, limit=entry.size, what="blob file")
         except FileNotFoundError as exc:
             raise ArchiveBlobError(f"{entry.ref}: blob file {path} is missing from the archive") from exc
-        except (UnsafePathError, OSError) as exc:
+        except UsageError as exc:  # a link, not a regular file, unreadable: this object fails, the others go on
             raise ArchiveBlobError(f"{entry.ref}: cannot read blob file {path}: {exc}") from exc
         if len(blob) != entry.size or hashlib.sha256(blob).hexdigest() != entry.sha256:
             raise ArchiveBlobError(
@@ -198,6 +208,14 @@ class Archive:
 
     def listed(self, entry: Entry) -> Listed:
         return Listed(entry.ref, enabled=entry.enabled, fingerprint=fingerprint(sha256=entry.sha256))
+
+
+def _is_exposed(path: Path) -> bool:
+    """``path`` exists and its group or others have any permission on it."""
+    try:
+        return bool(os.lstat(path).st_mode & (stat.S_IRWXG | stat.S_IRWXO))
+    except FileNotFoundError:
+        return False
 
 
 class ArchiveSource:

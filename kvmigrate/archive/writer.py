@@ -106,7 +106,7 @@ class ArchiveWriter:
             handle.write(json.dumps(entry.as_dict(), separators=(",", ":")) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        self.archive.entries[(entry.type, entry.name.lower())] = entry
+        self.archive.add(entry)
         return None
 
     async def recover_deleted(self, ref: ObjectRef) -> None:
@@ -129,9 +129,7 @@ class ArchiveWriter:
             "tool_version": __version__,
             "complete": complete,
             "settings": archive.settings.as_dict(),
-            "objects": [
-                e.as_dict() for e in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower()))
-            ],
+            "objects": [e.as_dict() for e in archive.sorted_entries()],
         }
         write_atomic(self.root / MANIFEST, (json.dumps(body, indent=1) + "\n").encode("utf-8"), what="manifest")
         if complete:

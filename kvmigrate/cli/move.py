@@ -110,7 +110,8 @@ def backup(source: str, archive: Path, verbose: bool, log_file: Path | None, out
 
     \b
     Exit codes: 0 nothing failed; 1 some objects or settings failed, or the run could not go on (the vault
-                unreachable, refused, denied; the folder not writable); 2 bad usage or input; 130 interrupted.
+                unreachable, refused, denied; the archive not writable: disk full); 2 bad usage or input;
+                130 interrupted.
     """
     setup_logging(verbose, log_file)
     run_engine(copy_options(source, str(archive), operation="backup", **values), output)

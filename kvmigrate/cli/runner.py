@@ -10,7 +10,7 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TextIO, TypeVar
 
 import click
 from pydantic import ValidationError
@@ -33,6 +33,34 @@ class _SafeFormatter(logging.Formatter):
         return safe(super().format(record))
 
 
+class _LogFileHandler(logging.StreamHandler[TextIO]):
+    """The ``--log-file`` handler: a write that fails (disk full, quota) ends the file's log with one line on stderr.
+
+    Why: logging's default reports every failed record with a traceback on stderr; the run itself goes on.
+    """
+
+    def __init__(self, stream: TextIO, path: Path) -> None:
+        super().__init__(stream)
+        self.path = path
+        self.failed = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.failed:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        error = sys.exc_info()[1]
+        if not isinstance(error, OSError):
+            super().handleError(record)  # a bug in a log call, not the file
+            return
+        self.failed = True
+        reason = error.strerror or type(error).__name__
+        sys.stderr.write(
+            f"kvmigrate: warning: cannot write log file {safe(str(self.path))}: {reason}; the log file stops here, "
+            "the run goes on (free space or choose another folder)\n"
+        )
+
+
 def setup_logging(verbose: bool, log_file: Path | None) -> None:
     """kvmigrate's own loggers only; azure-core's HTTP logging stays off so no body or header is ever logged."""
     logger = logging.getLogger("kvmigrate")
@@ -46,7 +74,7 @@ def setup_logging(verbose: bool, log_file: Path | None) -> None:
     if log_file is not None:
         private_dir(log_file.parent, what="log folder")
         descriptor = open_private(log_file, what="log file", append=True)
-        handler = logging.StreamHandler(os.fdopen(descriptor, "a", encoding="utf-8"))
+        handler = _LogFileHandler(os.fdopen(descriptor, "a", encoding="utf-8"), log_file)
         handler.setFormatter(fmt)
         logger.addHandler(handler)
     logging.getLogger("azure").setLevel(logging.ERROR)

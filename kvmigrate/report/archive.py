@@ -25,9 +25,7 @@ def inspection(archive: Archive, bad: list[str] | None) -> dict[str, Any]:
         "blob_mismatches": bad or [],
         "tool_version": archive.tool_version,
         "settings": archive.settings.as_dict(),
-        "objects": [
-            e.as_dict() for e in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower()))
-        ],
+        "objects": [e.as_dict() for e in archive.sorted_entries()],
     }
 
 
@@ -53,7 +51,7 @@ def print_archive(console: Console, archive: Archive, bad: list[str] | None) -> 
     table = Table()
     for column in ("type", "name", "versions", "enabled", "bytes", "sha256"):
         table.add_column(column, overflow="fold")
-    for entry in sorted(archive.entries.values(), key=lambda e: (e.type.value, e.name.lower())):
+    for entry in archive.sorted_entries():
         table.add_row(
             entry.type.value,
             safe(entry.name),

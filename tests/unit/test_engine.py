@@ -48,6 +48,7 @@ class MemoryVault:
     refuse_blobs: bool = False  # another subscription: every restore is refused
     deny: set[str] = field(default_factory=set)  # "backup/NAME" or "backup"
     unreachable: bool = False
+    finished: list[bool] = field(default_factory=list)  # what each finish() was told: was the run complete?
     wants_versions = False
 
     def add(self, name: str, versions: int = 1) -> None:
@@ -121,7 +122,7 @@ class MemoryVault:
         return None
 
     def finish(self, *, complete: bool) -> None:
-        return None
+        self.finished.append(complete)
 
 
 class MemoryValues:
@@ -190,7 +191,7 @@ def ends(count: int = 10, versions: int = 2) -> tuple[MemoryVault, MemoryVault, 
 async def test_copy_then_resume_redoes_nothing(tmp_path: Path) -> None:
     source, target, route = ends(10)
     summary = await Engine(options(tmp_path), route=route).run()
-    assert summary.copied == 10 and target.objects == source.objects
+    assert summary.copied == 10 and target.objects == source.objects and target.finished == [True]
     source.calls.clear()
     again = await Engine(options(tmp_path), route=route).run()
     assert again.previously_done == 10 and source.calls["backup"] == 0 and source.calls["versions"] == 0
@@ -306,6 +307,7 @@ async def test_a_fatal_error_ends_a_large_run_at_once(tmp_path: Path, failure: s
         await asyncio.wait_for(Engine(options(tmp_path), route=route).run(), timeout=20)
     assert time.monotonic() - started < 20
     assert source.calls["backup"] < 100  # it stopped, it did not carry on through the listing
+    assert target.finished == ([] if failure == "unreachable" else [False])  # an archive would say: not complete
 
 
 async def test_a_denial_scoped_to_one_object_fails_only_that_object(tmp_path: Path) -> None:
