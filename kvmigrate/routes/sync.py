@@ -3,12 +3,15 @@
 For an object the target already has, sync pairs the target's versions with the source's — by version id (a blob
 copy keeps them), by the journal's version map, then by content digest — and works out the change:
 
-* attributes drifted on a paired version (enabled, not-before, expiry, tags, content type) → updated in place;
+* attributes drifted on a paired version (enabled, not-before, expiry, tags, content type) → updated in place, in
+  every mode: a current version disabled at the source is disabled in the target, where a new object with a disabled
+  current version is ``blocked-disabled`` by value (the inner route's ``blocked`` applies to new objects only);
 * versions the source has and the target lacks, all newer than the paired ones → appended by value, oldest first,
   through the value route's settle-safe writes (so a lost answer or a kill never duplicates one);
 * anything else is not ours to fix: a target version the source lacks (someone wrote to the standby) is reported
   ``skip-existing``; a new version the route cannot carry — any in backup mode (a blob restores only a whole new
-  object), a new key version in any mode (keys cannot be exported), an older version missing — is ``cannot-follow``.
+  object), a new key version in any mode (keys cannot be exported), an older version missing — is ``cannot-follow``;
+  a new current version that is disabled is ``blocked-disabled`` (its value is hidden; the target keeps the older).
 
 Finished objects whose source listing is unchanged cost no request (the journal's fingerprint); attribute changes on
 older versions do not show in a listing, which ``--deep`` finds by reading every object's version lists.
@@ -89,24 +92,33 @@ class SyncRoute:
         self.updated = 0
 
     def blocked(self, listed: Listed) -> Action | None:
-        return self.inner.blocked(listed)
+        """Nothing is blocked before the target is compared: the inner route's ``blocked`` says whether a *new* object
+        can move (a key, a disabled current version by value), and an object the target has can follow anyway
+        (attributes are updated in place, by version id). ``assess`` applies it where the target lacks the object."""
+        return None
 
     async def assess(
         self, listed: Listed, *, present: bool, row: ItemRecord | None, journal: Journal, thorough: bool
     ) -> Assessment:
+        route = "value" if self._appender is not None else "blob"
         if not present:
-            return await self.inner.assess(listed, present=present, row=row, journal=journal, thorough=thorough)
+            return await self._new(listed, route, row=row, journal=journal, thorough=thorough)
         ref = listed.ref
         mine, theirs = await self._source.version_infos(ref), await self._target.version_infos(ref)
         if not theirs:
-            return await self.inner.assess(listed, present=False, row=row, journal=journal, thorough=thorough)
-        route = "value" if self._appender is not None else "blob"
+            return await self._new(listed, route, row=row, journal=journal, thorough=thorough)
         assessment = Assessment(Match.SAME, route, versions=len(mine))
         delta = Delta(target_ids={t.version for t in theirs})
         pairs = await self._pair(ref, mine, theirs, journal.version_map(ref), assessment)
         if assessment.match is Match.DIFFERENT:
             return assessment
         newest_paired = max((_moment(s) for s in mine if s.version in pairs), default=_EARLIEST)
+        if listed.enabled is False and any(
+            s.version not in pairs and s.enabled is False and _moment(s) >= newest_paired for s in mine
+        ):
+            # A new current version, disabled: its value is hidden, and the target's current would stay an older one.
+            assessment.blocked = Action.BLOCKED_DISABLED
+            return assessment
         for info in sorted(mine, key=lambda i: (_moment(i), i.version)):
             target_id = pairs.get(info.version)
             if target_id is not None:
@@ -137,6 +149,15 @@ class SyncRoute:
             assessment.detail = delta.describe()
         assessment.state = delta
         return assessment
+
+    async def _new(
+        self, listed: Listed, route: str, *, row: ItemRecord | None, journal: Journal, thorough: bool
+    ) -> Assessment:
+        """An object the target lacks moves as the inner route moves it, if that route can move it at all."""
+        blocked = self.inner.blocked(listed)
+        if blocked is not None:
+            return Assessment(Match.ABSENT, route, blocked=blocked)
+        return await self.inner.assess(listed, present=False, row=row, journal=journal, thorough=thorough)
 
     async def _pair(
         self,

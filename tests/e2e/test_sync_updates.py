@@ -9,6 +9,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
+from azure.core.exceptions import HttpResponseError
 from azure.keyvault.certificates import CertificatePolicy, WellKnownIssuerNames
 from azure.keyvault.keys import KeyRotationLifetimeAction, KeyRotationPolicy, KeyRotationPolicyAction
 
@@ -70,3 +72,42 @@ async def test_an_update_carries_the_rotation_policy_and_the_pending_request_and
     document = json.loads(idle.stdout)
     assert idle.returncode == 0 and document["previously_done"] == 3, idle.stderr
     assert per_object_reads(emulator) == {}  # finished by the update: no version list, no get
+
+
+async def test_value_mode_follows_a_disabled_current_version_and_still_blocks_a_new_disabled_object(
+    emulator: Emulator, src: VaultClients, far: VaultClients, tmp_path: Path
+) -> None:
+    emulator.vaults["far"].vault.settings.create_rate_limit = 0
+    for value in ("first", "second"):
+        await src.secrets.set_secret("turned-off", value)
+    await src.secrets.set_secret("grew-off", "first")
+    await src.certificates.create_certificate("cert-off", CertificatePolicy.get_default(), _polling_interval=0.1)
+    args = sync(emulator, "far", "--mode", "value")
+    first, _ = await _in_thread(run, emulator, *args, cwd=tmp_path)
+    assert first.returncode == 0 and json.loads(first.stdout)["copied"] == 3, first.stderr
+
+    current = (await src.secrets.get_secret("turned-off")).properties.version
+    await src.secrets.update_secret_properties("turned-off", current, enabled=False)
+    await src.certificates.update_certificate_properties("cert-off", enabled=False)
+    await src.secrets.set_secret("born-off", "hidden", enabled=False)  # new, and its only version disabled
+    await src.secrets.set_secret("grew-off", "hidden", enabled=False)  # a new current version, disabled: hidden
+    second, _ = await _in_thread(run, emulator, *args, cwd=tmp_path)
+    document = json.loads(second.stdout)
+    assert second.returncode == 0, second.stderr
+    assert document["updated"] == 2 and document["updated_attributes"] == 2, document
+    assert sorted(b["name"] for b in document["blocked"]) == ["born-off", "grew-off"], document
+    assert all("current version is disabled" in b["reason"] for b in document["blocked"])
+    with pytest.raises(HttpResponseError, match="disabled"):
+        await far.secrets.get_secret("turned-off")  # the standby's current version is disabled too
+    versions = [p async for p in far.secrets.list_properties_of_secret_versions("turned-off")]
+    assert sorted(p.enabled for p in versions) == [False, True]
+    enabled = next(p.version for p in versions if p.enabled)
+    assert (await far.secrets.get_secret("turned-off", enabled)).value == "first"
+    certificates = [p async for p in far.certificates.list_properties_of_certificate_versions("cert-off")]
+    assert [p.enabled for p in certificates] == [False]
+    assert "born-off" not in [p.name async for p in far.secrets.list_properties_of_secrets()]
+    assert [p.enabled async for p in far.secrets.list_properties_of_secret_versions("grew-off")] == [True]
+
+    again, _ = await _in_thread(run, emulator, *args, cwd=tmp_path)
+    document = json.loads(again.stdout)
+    assert again.returncode == 0 and document["previously_done"] == 2 and len(document["blocked"]) == 2, document
