@@ -160,7 +160,7 @@ class Engine:
             await fan_out(inventory, self._one, concurrency=self.options.concurrency, stop=self.stop)
             if self.settings is not None and not self.stop.is_set():
                 keys = self._in_target[ObjectType.KEY] if ObjectType.KEY in self.options.types else []
-                pending = await self.settings.after_objects(keys, self._moved_certificates)
+                pending = await self.settings.after_objects(keys, self._moved_certificates, stop=self.stop)
                 for name in pending:
                     self.summary.pending_requests.append(name)
             if self.options.delete and not self.stop.is_set():

@@ -111,3 +111,38 @@ async def test_value_mode_follows_a_disabled_current_version_and_still_blocks_a_
     again, _ = await _in_thread(run, emulator, *args, cwd=tmp_path)
     document = json.loads(again.stdout)
     assert again.returncode == 0 and document["previously_done"] == 2 and len(document["blocked"]) == 2, document
+
+
+async def test_every_key_gets_its_rotation_policy_and_the_settings_come_out_in_name_order(
+    emulator: Emulator, src: VaultClients, dst: VaultClients, tmp_path: Path
+) -> None:
+    count = 300
+    names = [f"rot-{i:04d}" for i in range(count)]
+    for vault in ("src", "dst"):
+        emulator.vaults[vault].vault.settings.rate_limit = 0
+        emulator.vaults[vault].vault.settings.create_rate_limit = 0
+    semaphore = asyncio.Semaphore(16)
+
+    async def seed(index: int, name: str) -> None:
+        async with semaphore:
+            await src.keys.create_ec_key(name)
+            actions = [KeyRotationLifetimeAction(KeyRotationPolicyAction.rotate, time_after_create=f"P{30 + index}D")]
+            await src.keys.update_key_rotation_policy(name, KeyRotationPolicy(), lifetime_actions=actions)
+
+    await asyncio.gather(*(seed(i, name) for i, name in enumerate(reversed(names))))
+    args = sync(emulator, "dst", "--rps", "3000", "--types", "keys")
+    first, _ = await _in_thread(run, emulator, *args, cwd=tmp_path, timeout=120)
+    document = json.loads(first.stdout)
+    assert first.returncode == 0 and document["copied"] == count, first.stderr
+    assert [(s["name"], s["action"]) for s in document["settings"]] == [(name, "copy") for name in names]
+    assert emulator.vaults["dst"].vault.stats.operations["keys.set_rotation_policy"] == count
+    wanted = {name: [f"P{30 + i}D"] for i, name in enumerate(reversed(names))}
+    found = dict(zip(names, await asyncio.gather(*(rotation_of(dst, name) for name in names)), strict=True))
+    assert found == wanted  # each key its own policy, none crossed over by the concurrent writes
+
+    reset_stats(emulator)
+    idle, _ = await _in_thread(run, emulator, *args, cwd=tmp_path, timeout=120)
+    document = json.loads(idle.stdout)
+    assert idle.returncode == 0 and document["previously_done"] == count, idle.stderr
+    assert [(s["name"], s["action"]) for s in document["settings"]] == [(name, "previously-done") for name in names]
+    assert "keys.set_rotation_policy" not in emulator.vaults["dst"].vault.stats.operations
