@@ -211,15 +211,9 @@ class SyncRoute:
             await self._target.update_properties(ref, target_id, info)
             self.updated += 1
         if payload is not None and self._appender is not None:
-            known = set(delta.target_ids)
-            mapping = journal.version_map(ref)
-            for version in payload.versions:
-                if mapping.get(version.version) in known:
-                    continue
-                target_id = await self._appender.create(ref, version, payload.policy, known)
-                known.add(target_id)
-                journal.map_version(ref, version.version, target_id)
-                self.appended += 1
+            self.appended += await self._appender.append(
+                ref, payload.versions, payload.policy, delta.target_ids, journal
+            )
         return None
 
     async def delete(self, ref: ObjectRef) -> None:

@@ -193,17 +193,30 @@ class ValueRoute(TargetUpkeep):
         settled: _Settled = assessment.state
         for source_id, target_id in settled.adopted.items():
             journal.map_version(ref, source_id, target_id)
+        written = await self.append(ref, payload.versions[settled.start :], payload.policy, settled.target_ids, journal)
+        log.debug("%s: %d version(s) written by value", ref, written)
+        return None
+
+    async def append(
+        self, ref: ObjectRef, versions: list[VersionValue], policy: Any, target_ids: set[str], journal: Journal
+    ) -> int:
+        """Create ``versions`` in the target, oldest first, each journaled (source id → target id) before the next;
+        returns how many were written. ``target_ids``: the target's versions before (not changed here).
+
+        A version the journal maps to one of those is skipped: an earlier attempt of this run wrote it (the engine
+        retries a write that got 409 right after a purge). Copy's writes and sync's appends both come through here.
+        """
         mapping = journal.version_map(ref)
-        known = set(settled.target_ids)
-        for version in payload.versions[settled.start :]:
+        known = set(target_ids)
+        written = 0
+        for version in versions:
             if mapping.get(version.version) in known:
-                continue  # written by an earlier attempt of this run (a 409 retry after a purge)
-            target_id = await self.create(ref, version, payload.policy, known)
+                continue
+            target_id = await self.create(ref, version, policy, known)
             known.add(target_id)
             journal.map_version(ref, version.version, target_id)
-            mapping[version.version] = target_id
-        log.debug("%s: %d version(s) written by value", ref, len(payload.versions) - settled.start)
-        return None
+            written += 1
+        return written
 
     async def create(self, ref: ObjectRef, version: VersionValue, policy: Any, known: set[str]) -> str:
         """One create/import under the create budget; a lost answer is settled by looking, never by re-sending."""
