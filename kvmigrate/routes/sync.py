@@ -28,13 +28,7 @@ from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.routes.base import Assessment, Match, Route
 from kvmigrate.routes.values import ValueRoute
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
-from kvmigrate.vault.values import VaultValues
-
-_ATTRIBUTES = {
-    ObjectType.SECRET: ("enabled", "not_before", "expires_on", "tags", "content_type"),
-    ObjectType.KEY: ("enabled", "not_before", "expires_on", "tags"),
-    ObjectType.CERTIFICATE: ("enabled", "tags"),
-}
+from kvmigrate.vault.values import VaultValues, signature
 
 
 @dataclass
@@ -63,7 +57,9 @@ def _moment(info: VersionInfo) -> datetime:
 
 
 def drifted(object_type: ObjectType, mine: VersionInfo, theirs: VersionInfo) -> bool:
-    return any(getattr(mine, name) != getattr(theirs, name) for name in _ATTRIBUTES[object_type])
+    """A paired version's attributes differ: the value route's ``signature`` without the content (pairing settled it),
+    so what sync updates and what the value route compares are one list."""
+    return signature(object_type, None, mine) != signature(object_type, None, theirs)
 
 
 class SyncRoute:

@@ -60,11 +60,14 @@ def signature(object_type: ObjectType, digest: str | None, info: VersionInfo | V
     """What must be equal for a target version to be the copy of a source version (content and attributes).
 
     A certificate's dates come from the certificate itself, so its content (thumbprint), enabled state and tags
-    decide; a secret's every writable attribute does.
+    decide; a secret's every writable attribute does, and a key's too (it has no content type). Sync's attribute
+    drift is this without the content.
     """
     tags = info.tags if isinstance(info.tags, tuple) else tuple(sorted((info.tags or {}).items()))
     if object_type is ObjectType.CERTIFICATE:
         return (digest, info.enabled, tags)
+    if object_type is ObjectType.KEY:
+        return (digest, info.enabled, info.not_before, info.expires_on, tags)
     return (digest, info.enabled, info.not_before, info.expires_on, info.content_type, tags)
 
 
