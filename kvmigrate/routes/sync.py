@@ -20,7 +20,6 @@ older versions do not show in a listing, which ``--deep`` finds by reading every
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kvmigrate.journal import ItemRecord, Journal
@@ -28,7 +27,7 @@ from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.routes.base import Assessment, Match, Route
 from kvmigrate.routes.values import ValueRoute
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
-from kvmigrate.vault.values import VaultValues, signature
+from kvmigrate.vault.values import EARLIEST, VaultValues, created_at, signature
 
 
 @dataclass
@@ -47,13 +46,6 @@ class Delta:
         if self.updates:
             parts.append(f"attributes of {len(self.updates)} version(s) to update")
         return ", ".join(parts)
-
-
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-def _moment(info: VersionInfo) -> datetime:
-    return info.created or _EARLIEST
 
 
 def drifted(object_type: ObjectType, mine: VersionInfo, theirs: VersionInfo) -> bool:
@@ -108,14 +100,14 @@ class SyncRoute:
         pairs = await self._pair(ref, mine, theirs, journal.version_map(ref), assessment)
         if assessment.match is Match.DIFFERENT:
             return assessment
-        newest_paired = max((_moment(s) for s in mine if s.version in pairs), default=_EARLIEST)
+        newest_paired = max((created_at(s) for s in mine if s.version in pairs), default=EARLIEST)
         if listed.enabled is False and any(
-            s.version not in pairs and s.enabled is False and _moment(s) >= newest_paired for s in mine
+            s.version not in pairs and s.enabled is False and created_at(s) >= newest_paired for s in mine
         ):
             # A new current version, disabled: its value is hidden, and the target's current would stay an older one.
             assessment.blocked = Action.BLOCKED_DISABLED
             return assessment
-        for info in sorted(mine, key=lambda i: (_moment(i), i.version)):
+        for info in sorted(mine, key=lambda i: (created_at(i), i.version)):
             target_id = pairs.get(info.version)
             if target_id is not None:
                 target_info = next(t for t in theirs if t.version == target_id)
@@ -123,7 +115,7 @@ class SyncRoute:
                     delta.updates.append((target_id, info))
             elif info.enabled is False:
                 delta.hidden += 1  # a disabled new version: its value is hidden, so it cannot be appended
-            elif _moment(info) < newest_paired:
+            elif created_at(info) < newest_paired:
                 assessment.blocked = Action.CANNOT_FOLLOW
                 assessment.detail = f"an older version ({info.version}) is missing in the target; it cannot be inserted"
                 return assessment
@@ -176,7 +168,7 @@ class SyncRoute:
         if lonely and ref.type is not ObjectType.KEY:
             unpaired = [s for s in mine if s.version not in pairs and s.enabled is not False]
             digests = {s.version: await self._source_values.digest(ref, s) for s in unpaired}
-            for target in sorted(lonely, key=_moment):
+            for target in sorted(lonely, key=created_at):
                 digest = await self._target_values.digest(ref, target)
                 match = next((s for s in unpaired if s.version not in pairs and digests[s.version] == digest), None)
                 if match is not None and digest is not None:
