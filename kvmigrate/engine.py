@@ -52,6 +52,9 @@ SETTLE_INTERVAL = 1.0
 #: Permission denials of one operation on one kind of object, with no object of that kind moved yet, that stop the
 #: run: a denial of the whole vault. Fewer (or after a success) fail only their objects (a role scoped to them).
 WHOLE_VAULT_DENIALS = 3
+#: The outcomes of a write: the target now holds the source's object, so it is finished (a rerun trusts its row) and
+#: its settings follow (a key's rotation policy, a certificate's pending request) whether it was new or updated.
+MOVED = (Outcome.COPIED, Outcome.UPDATED)
 
 
 class Engine:
@@ -158,7 +161,7 @@ class Engine:
             await fan_out(inventory, self._one, concurrency=self.options.concurrency, stop=self.stop)
             if self.settings is not None and not self.stop.is_set():
                 keys = self._in_target[ObjectType.KEY] if ObjectType.KEY in self.options.types else []
-                pending = await self.settings.after_objects(keys, self._moved_certificates)
+                pending = await self.settings.after_objects(keys, self._moved_certificates, stop=self.stop)
                 for name in pending:
                     self.summary.pending_requests.append(name)
             if self.options.delete and not self.stop.is_set():
@@ -362,12 +365,12 @@ class Engine:
         ref = listed.ref
         shown = real or ref
         log.info("%s: %s", shown, outcome.value)
-        if outcome in (Outcome.COPIED, Outcome.ALREADY_COPIED, Outcome.PREVIOUSLY_DONE, Outcome.WOULD_COPY):
+        if outcome in (*MOVED, Outcome.ALREADY_COPIED, Outcome.PREVIOUSLY_DONE, Outcome.WOULD_COPY):
             self._in_target[shown.type].append(shown.name)
             if outcome is not Outcome.PREVIOUSLY_DONE and shown.type is ObjectType.CERTIFICATE:
                 self._moved_certificates.append(shown.name)
         if journal and outcome is not Outcome.PREVIOUSLY_DONE and outcome is not Outcome.WOULD_COPY:
-            state = ItemState.DONE if outcome in (Outcome.COPIED, Outcome.ALREADY_COPIED) else ItemState.SKIPPED
+            state = ItemState.DONE if outcome in (*MOVED, Outcome.ALREADY_COPIED) else ItemState.SKIPPED
             self.journal.finish(
                 ref,
                 state,

@@ -36,24 +36,12 @@ def parse_duration(text: str | None) -> float | None:
 
 
 def run_sync(options: CopyOptions, output: str, every: float | None) -> None:
-    """One sync, or one every ``every`` seconds until SIGTERM/Ctrl-C (which ends the wait at once)."""
-    err_console, out_console = Console(stderr=True), Console()
-    summaries: list[RunSummary] = []
+    """One sync, or one every ``every`` seconds until SIGTERM/Ctrl-C (which ends the wait at once).
 
-    async def go(stop: asyncio.Event) -> RunSummary:
-        while True:
-            engine = Engine(options, stop=stop)
-            err_console.print(f"journal: {safe(engine.state_path)}", highlight=False, soft_wrap=True, markup=False)
-            summary = await engine.run()
-            summaries.append(summary)
-            if every is None or stop.is_set():
-                return summary
-            show(summary)
-            try:
-                await asyncio.wait_for(stop.wait(), timeout=every)
-            except TimeoutError:
-                continue
-            return summary
+    Each run's summary is printed once, as the run ends (``-o json``: one document per run); the exit code is the
+    last run's.
+    """
+    err_console, out_console = Console(stderr=True), Console()
 
     def show(summary: RunSummary) -> None:
         if output == "json":
@@ -61,8 +49,21 @@ def run_sync(options: CopyOptions, output: str, every: float | None) -> None:
         else:
             print_summary(out_console, summary)
 
+    async def go(stop: asyncio.Event) -> RunSummary:
+        while True:
+            engine = Engine(options, stop=stop)
+            err_console.print(f"journal: {safe(engine.state_path)}", highlight=False, soft_wrap=True, markup=False)
+            summary = await engine.run()
+            show(summary)
+            if every is None or stop.is_set():
+                return summary
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=every)
+            except TimeoutError:
+                continue
+            return summary
+
     summary = run_until_signal(go)
-    show(summary)
     if summary.interrupted:
         click.echo("kvmigrate: interrupted; rerun the same command to finish the sync", err=True)
         sys.exit(EXIT_INTERRUPTED)

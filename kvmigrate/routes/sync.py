@@ -3,12 +3,15 @@
 For an object the target already has, sync pairs the target's versions with the source's — by version id (a blob
 copy keeps them), by the journal's version map, then by content digest — and works out the change:
 
-* attributes drifted on a paired version (enabled, not-before, expiry, tags, content type) → updated in place;
+* attributes drifted on a paired version (enabled, not-before, expiry, tags, content type) → updated in place, in
+  every mode: a current version disabled at the source is disabled in the target, where a new object with a disabled
+  current version is ``blocked-disabled`` by value (the inner route's ``blocked`` applies to new objects only);
 * versions the source has and the target lacks, all newer than the paired ones → appended by value, oldest first,
   through the value route's settle-safe writes (so a lost answer or a kill never duplicates one);
 * anything else is not ours to fix: a target version the source lacks (someone wrote to the standby) is reported
   ``skip-existing``; a new version the route cannot carry — any in backup mode (a blob restores only a whole new
-  object), a new key version in any mode (keys cannot be exported), an older version missing — is ``cannot-follow``.
+  object), a new key version in any mode (keys cannot be exported), an older version missing — is ``cannot-follow``;
+  a new current version that is disabled is ``blocked-disabled`` (its value is hidden; the target keeps the older).
 
 Finished objects whose source listing is unchanged cost no request (the journal's fingerprint); attribute changes on
 older versions do not show in a listing, which ``--deep`` finds by reading every object's version lists.
@@ -17,7 +20,6 @@ older versions do not show in a listing, which ``--deep`` finds by reading every
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kvmigrate.journal import ItemRecord, Journal
@@ -25,13 +27,7 @@ from kvmigrate.models import Action, Listed, ObjectRef, ObjectType
 from kvmigrate.routes.base import Assessment, Match, Route
 from kvmigrate.routes.values import ValueRoute
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
-from kvmigrate.vault.values import VaultValues
-
-_ATTRIBUTES = {
-    ObjectType.SECRET: ("enabled", "not_before", "expires_on", "tags", "content_type"),
-    ObjectType.KEY: ("enabled", "not_before", "expires_on", "tags"),
-    ObjectType.CERTIFICATE: ("enabled", "tags"),
-}
+from kvmigrate.vault.values import EARLIEST, VaultValues, created_at, signature
 
 
 @dataclass
@@ -52,15 +48,10 @@ class Delta:
         return ", ".join(parts)
 
 
-_EARLIEST = datetime.min.replace(tzinfo=UTC)
-
-
-def _moment(info: VersionInfo) -> datetime:
-    return info.created or _EARLIEST
-
-
 def drifted(object_type: ObjectType, mine: VersionInfo, theirs: VersionInfo) -> bool:
-    return any(getattr(mine, name) != getattr(theirs, name) for name in _ATTRIBUTES[object_type])
+    """A paired version's attributes differ: the value route's ``signature`` without the content (pairing settled it),
+    so what sync updates and what the value route compares are one list."""
+    return signature(object_type, None, mine) != signature(object_type, None, theirs)
 
 
 class SyncRoute:
@@ -89,25 +80,34 @@ class SyncRoute:
         self.updated = 0
 
     def blocked(self, listed: Listed) -> Action | None:
-        return self.inner.blocked(listed)
+        """Nothing is blocked before the target is compared: the inner route's ``blocked`` says whether a *new* object
+        can move (a key, a disabled current version by value), and an object the target has can follow anyway
+        (attributes are updated in place, by version id). ``assess`` applies it where the target lacks the object."""
+        return None
 
     async def assess(
         self, listed: Listed, *, present: bool, row: ItemRecord | None, journal: Journal, thorough: bool
     ) -> Assessment:
+        route = "value" if self._appender is not None else "blob"
         if not present:
-            return await self.inner.assess(listed, present=present, row=row, journal=journal, thorough=thorough)
+            return await self._new(listed, route, row=row, journal=journal, thorough=thorough)
         ref = listed.ref
         mine, theirs = await self._source.version_infos(ref), await self._target.version_infos(ref)
         if not theirs:
-            return await self.inner.assess(listed, present=False, row=row, journal=journal, thorough=thorough)
-        route = "value" if self._appender is not None else "blob"
+            return await self._new(listed, route, row=row, journal=journal, thorough=thorough)
         assessment = Assessment(Match.SAME, route, versions=len(mine))
         delta = Delta(target_ids={t.version for t in theirs})
         pairs = await self._pair(ref, mine, theirs, journal.version_map(ref), assessment)
         if assessment.match is Match.DIFFERENT:
             return assessment
-        newest_paired = max((_moment(s) for s in mine if s.version in pairs), default=_EARLIEST)
-        for info in sorted(mine, key=lambda i: (_moment(i), i.version)):
+        newest_paired = max((created_at(s) for s in mine if s.version in pairs), default=EARLIEST)
+        if listed.enabled is False and any(
+            s.version not in pairs and s.enabled is False and created_at(s) >= newest_paired for s in mine
+        ):
+            # A new current version, disabled: its value is hidden, and the target's current would stay an older one.
+            assessment.blocked = Action.BLOCKED_DISABLED
+            return assessment
+        for info in sorted(mine, key=lambda i: (created_at(i), i.version)):
             target_id = pairs.get(info.version)
             if target_id is not None:
                 target_info = next(t for t in theirs if t.version == target_id)
@@ -115,7 +115,7 @@ class SyncRoute:
                     delta.updates.append((target_id, info))
             elif info.enabled is False:
                 delta.hidden += 1  # a disabled new version: its value is hidden, so it cannot be appended
-            elif _moment(info) < newest_paired:
+            elif created_at(info) < newest_paired:
                 assessment.blocked = Action.CANNOT_FOLLOW
                 assessment.detail = f"an older version ({info.version}) is missing in the target; it cannot be inserted"
                 return assessment
@@ -138,6 +138,15 @@ class SyncRoute:
         assessment.state = delta
         return assessment
 
+    async def _new(
+        self, listed: Listed, route: str, *, row: ItemRecord | None, journal: Journal, thorough: bool
+    ) -> Assessment:
+        """An object the target lacks moves as the inner route moves it, if that route can move it at all."""
+        blocked = self.inner.blocked(listed)
+        if blocked is not None:
+            return Assessment(Match.ABSENT, route, blocked=blocked)
+        return await self.inner.assess(listed, present=False, row=row, journal=journal, thorough=thorough)
+
     async def _pair(
         self,
         ref: ObjectRef,
@@ -159,7 +168,7 @@ class SyncRoute:
         if lonely and ref.type is not ObjectType.KEY:
             unpaired = [s for s in mine if s.version not in pairs and s.enabled is not False]
             digests = {s.version: await self._source_values.digest(ref, s) for s in unpaired}
-            for target in sorted(lonely, key=_moment):
+            for target in sorted(lonely, key=created_at):
                 digest = await self._target_values.digest(ref, target)
                 match = next((s for s in unpaired if s.version not in pairs and digests[s.version] == digest), None)
                 if match is not None and digest is not None:
@@ -190,15 +199,9 @@ class SyncRoute:
             await self._target.update_properties(ref, target_id, info)
             self.updated += 1
         if payload is not None and self._appender is not None:
-            known = set(delta.target_ids)
-            mapping = journal.version_map(ref)
-            for version in payload.versions:
-                if mapping.get(version.version) in known:
-                    continue
-                target_id = await self._appender.create(ref, version, payload.policy, known)
-                known.add(target_id)
-                journal.map_version(ref, version.version, target_id)
-                self.appended += 1
+            self.appended += await self._appender.append(
+                ref, payload.versions, payload.policy, delta.target_ids, journal
+            )
         return None
 
     async def delete(self, ref: ObjectRef) -> None:

@@ -38,7 +38,7 @@ from kvmigrate.ratelimit import AdaptiveRateLimiter
 from kvmigrate.routes.base import Assessment, Match, TargetUpkeep
 from kvmigrate.settings.stage import SettingsEnd
 from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
-from kvmigrate.vault.values import ValuePayload, VaultValues, VersionValue, signature
+from kvmigrate.vault.values import ValuePayload, VaultValues, VersionValue, created_at, signature
 
 log = logging.getLogger(__name__)
 #: Failed write attempts (not 429s) before an object fails; with backoff this rides out about a minute of outage.
@@ -57,10 +57,6 @@ class _Settled:
     start: int = 0  # source versions already in the target, in order
     target_ids: set[str] = field(default_factory=set)
     adopted: dict[str, str] = field(default_factory=dict)  # source id → target id found by settling
-
-
-def _second(moment: datetime | None) -> float:
-    return moment.timestamp() if moment is not None else 0.0
 
 
 class ValueRoute(TargetUpkeep):
@@ -142,7 +138,7 @@ class ValueRoute(TargetUpkeep):
         index_of = {version.version: index for index, version in enumerate(source)}
         by_target = {target_id: source_id for source_id, target_id in mapping.items()}
         used: dict[int, VersionInfo] = {}
-        ordered = sorted(target_infos, key=lambda info: (_second(info.created), info.version))
+        ordered = sorted(target_infos, key=lambda info: (created_at(info), info.version))
         settled.target_ids = {info.version for info in target_infos}
         for info in ordered:
             index = index_of.get(by_target.get(info.version, ""))
@@ -164,9 +160,9 @@ class ValueRoute(TargetUpkeep):
             assessment.match = Match.DIFFERENT
             assessment.detail = "the target lacks older versions the source has"
             return
-        previous: tuple[float, int] | None = None
+        previous: tuple[datetime, int] | None = None
         for index in range(count):
-            moment = _second(used[index].created)
+            moment = created_at(used[index])
             if previous is not None and moment < previous[0]:
                 assessment.match = Match.DIFFERENT
                 assessment.detail = "the target holds the source's versions in another order"
@@ -193,17 +189,30 @@ class ValueRoute(TargetUpkeep):
         settled: _Settled = assessment.state
         for source_id, target_id in settled.adopted.items():
             journal.map_version(ref, source_id, target_id)
+        written = await self.append(ref, payload.versions[settled.start :], payload.policy, settled.target_ids, journal)
+        log.debug("%s: %d version(s) written by value", ref, written)
+        return None
+
+    async def append(
+        self, ref: ObjectRef, versions: list[VersionValue], policy: Any, target_ids: set[str], journal: Journal
+    ) -> int:
+        """Create ``versions`` in the target, oldest first, each journaled (source id → target id) before the next;
+        returns how many were written. ``target_ids``: the target's versions before (not changed here).
+
+        A version the journal maps to one of those is skipped: an earlier attempt of this run wrote it (the engine
+        retries a write that got 409 right after a purge). Copy's writes and sync's appends both come through here.
+        """
         mapping = journal.version_map(ref)
-        known = set(settled.target_ids)
-        for version in payload.versions[settled.start :]:
+        known = set(target_ids)
+        written = 0
+        for version in versions:
             if mapping.get(version.version) in known:
-                continue  # written by an earlier attempt of this run (a 409 retry after a purge)
-            target_id = await self.create(ref, version, payload.policy, known)
+                continue
+            target_id = await self.create(ref, version, policy, known)
             known.add(target_id)
             journal.map_version(ref, version.version, target_id)
-            mapping[version.version] = target_id
-        log.debug("%s: %d version(s) written by value", ref, len(payload.versions) - settled.start)
-        return None
+            written += 1
+        return written
 
     async def create(self, ref: ObjectRef, version: VersionValue, policy: Any, known: set[str]) -> str:
         """One create/import under the create budget; a lost answer is settled by looking, never by re-sending."""
@@ -247,7 +256,7 @@ class ValueRoute(TargetUpkeep):
         """A target version this run does not know yet that holds ``version``'s content and attributes."""
         wanted = signature(ref.type, version.digest, version)
         infos = await self.target.version_infos(ref)
-        for info in sorted(infos, key=lambda i: (_second(i.created), i.version)):
+        for info in sorted(infos, key=lambda i: (created_at(i), i.version)):
             if info.version in known:
                 continue
             if signature(ref.type, await self.target_values.digest(ref, info), info) == wanted:

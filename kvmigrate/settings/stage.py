@@ -17,12 +17,14 @@ for a setting fails that setting (the run exits 1) and never stops the objects. 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from kvmigrate.errors import KvmigrateError
+from kvmigrate.fanout import fan_out
 from kvmigrate.journal import Journal
 from kvmigrate.models import ObjectType
 from kvmigrate.options import CopyOptions
@@ -75,6 +77,11 @@ class SettingsEnd(Protocol):
     async def has_pending_request(self, certificate: str) -> bool: ...
 
 
+async def _each(names: list[str]) -> AsyncIterator[str]:
+    for name in sorted(names, key=str.lower):
+        yield name
+
+
 @dataclass
 class SettingResult:
     """One setting's line in the plan and the summary."""
@@ -121,14 +128,28 @@ class SettingsStage:
         for name in names:
             await self._guard(SettingKind.ISSUER, name, lambda name=name: self._issuer(name))  # type: ignore[misc]
 
-    async def after_objects(self, keys: list[str], certificates: list[str]) -> list[str]:
+    async def after_objects(
+        self, keys: list[str], certificates: list[str], *, stop: asyncio.Event | None = None
+    ) -> list[str]:
         """Rotation policies of ``keys``, the keys this run has in the target (moved, or there already); returns the
         ``certificates`` of those it moved that have a pending request for a new version (not copied: Key Vault
-        moves only completed versions)."""
-        for key in sorted(keys, key=str.lower):
-            await self._guard(SettingKind.ROTATION_POLICY, key, lambda key=key: self._rotation(key))  # type: ignore[misc]
-        pending = []
-        for name in sorted(certificates, key=str.lower):
+        moves only completed versions).
+
+        One or two requests per key or certificate on every run, so they go ``--concurrency`` at a time through the
+        one fan-out (10,000 keys are not 10,000 serial round trips); results are sorted after, so output is the same
+        whatever order they finished in.
+        """
+        concurrency = self.options.concurrency
+        first = len(self.results)
+
+        async def rotation(key: str) -> None:
+            await self._guard(SettingKind.ROTATION_POLICY, key, lambda: self._rotation(key))
+
+        await fan_out(_each(keys), rotation, concurrency=concurrency, stop=stop)
+        self.results[first:] = sorted(self.results[first:], key=lambda result: result.name.lower())
+        pending: list[str] = []
+
+        async def check(name: str) -> None:
             try:
                 if await self.source.has_pending_request(name):
                     pending.append(name)
@@ -136,7 +157,9 @@ class SettingsStage:
                 if error.is_fatal:
                     raise
                 log.warning("certificate %s: cannot read its pending request: %s", name, error)
-        return pending
+
+        await fan_out(_each(certificates), check, concurrency=concurrency, stop=stop)
+        return sorted(pending, key=str.lower)
 
     async def _guard(self, kind: SettingKind, name: str, decide: Callable[[], Awaitable[None]]) -> None:
         """A setting's failure is reported on that setting; only what would stop every request stops the run."""

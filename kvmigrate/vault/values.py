@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from azure.core.exceptions import AzureError, HttpResponseError, ServiceRequestError, ServiceResponseError
@@ -60,11 +60,14 @@ def signature(object_type: ObjectType, digest: str | None, info: VersionInfo | V
     """What must be equal for a target version to be the copy of a source version (content and attributes).
 
     A certificate's dates come from the certificate itself, so its content (thumbprint), enabled state and tags
-    decide; a secret's every writable attribute does.
+    decide; a secret's every writable attribute does, and a key's too (it has no content type). Sync's attribute
+    drift is this without the content.
     """
     tags = info.tags if isinstance(info.tags, tuple) else tuple(sorted((info.tags or {}).items()))
     if object_type is ObjectType.CERTIFICATE:
         return (digest, info.enabled, tags)
+    if object_type is ObjectType.KEY:
+        return (digest, info.enabled, info.not_before, info.expires_on, tags)
     return (digest, info.enabled, info.not_before, info.expires_on, info.content_type, tags)
 
 
@@ -81,9 +84,18 @@ class ValuePayload:
         return f"ValuePayload({self.ref}, {len(self.versions)} versions, {len(self.hidden)} hidden)"
 
 
+#: Before every version: where one without a creation time sorts (aware, so it compares with the SDK's times).
+EARLIEST = datetime.min.replace(tzinfo=UTC)
+
+
+def created_at(info: VersionInfo | VersionValue) -> datetime:
+    """A version's creation time, to sort and compare versions by; ``EARLIEST`` when the service gave none."""
+    return info.created or EARLIEST
+
+
 def creation_order(infos: list[VersionInfo], current: str | None) -> list[VersionInfo]:
     """Oldest first; versions made within one second tie, so the current one goes last whatever its place."""
-    ordered = sorted(infos, key=lambda info: (info.created or datetime.min, info.version))
+    ordered = sorted(infos, key=lambda info: (created_at(info), info.version))
     return sorted(ordered, key=lambda info: info.version == current)
 
 

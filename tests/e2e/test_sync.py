@@ -5,6 +5,7 @@ Everything is checked through the official SDK against the target, version by ve
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import math
@@ -13,6 +14,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import IO
 
 from azure.keyvault.certificates import CertificateContact, CertificatePolicy
 from azure.keyvault.keys import KeyRotationLifetimeAction, KeyRotationPolicy, KeyRotationPolicyAction
@@ -211,18 +213,41 @@ async def test_a_sync_with_nothing_to_do_only_lists(emulator: Emulator, tmp_path
         assert requests <= budget, (vault, requests, budget)
 
 
+def read_summaries(stream: IO[bytes], count: int) -> bytes:
+    """What a ``-o json`` run printed up to the end of its ``count``-th summary (or its end of output)."""
+    lines: list[bytes] = []
+    while sum(line == b"}\n" for line in lines) < count and (line := stream.readline()):
+        lines.append(line)
+    return b"".join(lines)
+
+
+def json_documents(text: str) -> list[dict[str, object]]:
+    """Every JSON document in ``text``, one after another (raises on anything else)."""
+    decoder, documents, rest = json.JSONDecoder(), [], text.strip()
+    while rest:
+        document, end = decoder.raw_decode(rest)
+        documents.append(document)
+        rest = rest[end:].lstrip()
+    return documents
+
+
 async def test_every_repeats_until_sigterm_then_stops_cleanly(emulator: Emulator, tmp_path: Path) -> None:
     fill(emulator, "src", 5, prefix="e")
-    args = [sys.executable, "-m", "kvmigrate", *sync(emulator, "dst", "--every", "1s")]
+    args = [sys.executable, "-m", "kvmigrate", *sync(emulator, "dst", "--every", "2s")]
     process = subprocess.Popen(
         args, env=cli_env(emulator), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE
     )
-    lists = emulator.vaults["src"].vault.stats.operations
-    deadline = time.monotonic() + 60
-    while lists.get("secrets.list", 0) < 3 and time.monotonic() < deadline:
-        await _sleep(0.05)
-    await _sleep(0.3)  # between runs now: waiting for the next
-    process.send_signal(signal.SIGTERM)
-    out, err = await _in_thread(process.communicate, timeout=30)  # type: ignore[arg-type]
+    assert process.stdout is not None
+    try:
+        head = await asyncio.wait_for(_in_thread(read_summaries, process.stdout, 3), timeout=60)
+    except TimeoutError:
+        process.kill()  # its end of output also ends the reading thread
+        raise
+    process.send_signal(signal.SIGTERM)  # the third run has printed its summary: waiting for the next now
+    rest, err = await _in_thread(process.communicate, timeout=30)  # type: ignore[arg-type]
     assert process.returncode == 0, err
-    assert out.count(b'"operation": "sync"') >= 3 and b"Traceback" not in err
+    runs = err.count(b"journal: ")
+    documents = json_documents((head + rest).decode())
+    assert runs == 3 and len(documents) == runs, (runs, documents)  # each run's summary, once
+    assert [d["operation"] for d in documents] == ["sync"] * 3 and b"Traceback" not in err
+    assert [d["copied"] for d in documents] == [5, 0, 0]
