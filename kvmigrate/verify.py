@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from kvmigrate.errors import KvmigrateError, ObjectNotFoundError
@@ -35,7 +34,7 @@ from kvmigrate.vault.adapter import VaultAdapter, VersionInfo
 from kvmigrate.vault.credential import Credential
 from kvmigrate.vault.pair import vault_pair_urls
 from kvmigrate.vault.settings import VaultSettings
-from kvmigrate.vault.values import VaultValues, VersionValue, signature
+from kvmigrate.vault.values import VaultValues, VersionValue, created_at, signature
 
 COMPARED_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags", "thumbprint")
 VALUE_FIELDS = ("enabled", "not_before", "expires_on", "content_type", "tags")
@@ -312,10 +311,9 @@ def _pair_hidden(
 ) -> tuple[list[str], list[str]]:
     """Pair disabled versions of both sides by attributes in creation order; returns what stayed unpaired."""
     by_id = {info.version: info for info in [*source_infos, *target_infos]}
-    earliest = datetime.min.replace(tzinfo=UTC)
-    ordered_theirs = sorted(theirs, key=lambda v: (by_id[v].created or earliest, v))
+    ordered_theirs = sorted(theirs, key=lambda v: (created_at(by_id[v]), v))
     lonely_mine = []
-    for version in sorted(mine, key=lambda v: (by_id[v].created or earliest, v)):
+    for version in sorted(mine, key=lambda v: (created_at(by_id[v]), v)):
         match = next((t for t in ordered_theirs if not _attribute_differences(by_id[version], by_id[t])), None)
         if match is None:
             lonely_mine.append(version)

@@ -77,11 +77,6 @@ class SettingsEnd(Protocol):
     async def has_pending_request(self, certificate: str) -> bool: ...
 
 
-async def _each(names: list[str]) -> AsyncIterator[str]:
-    for name in sorted(names, key=str.lower):
-        yield name
-
-
 @dataclass
 class SettingResult:
     """One setting's line in the plan and the summary."""
@@ -145,7 +140,7 @@ class SettingsStage:
         async def rotation(key: str) -> None:
             await self._guard(SettingKind.ROTATION_POLICY, key, lambda: self._rotation(key))
 
-        await fan_out(_each(keys), rotation, concurrency=concurrency, stop=stop)
+        await fan_out(sorted(keys, key=str.lower), rotation, concurrency=concurrency, stop=stop)
         self.results[first:] = sorted(self.results[first:], key=lambda result: result.name.lower())
         pending: list[str] = []
 
@@ -158,7 +153,7 @@ class SettingsStage:
                     raise
                 log.warning("certificate %s: cannot read its pending request: %s", name, error)
 
-        await fan_out(_each(certificates), check, concurrency=concurrency, stop=stop)
+        await fan_out(sorted(certificates, key=str.lower), check, concurrency=concurrency, stop=stop)
         return sorted(pending, key=str.lower)
 
     async def _guard(self, kind: SettingKind, name: str, decide: Callable[[], Awaitable[None]]) -> None:
