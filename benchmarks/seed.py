@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 from azure.identity.aio import DefaultAzureCredential
@@ -50,38 +52,26 @@ async def touch_secrets(
     url: str, names: list[str], environment: dict[str, str], *, concurrency: int = SEED_CONCURRENCY
 ) -> None:
     """Change the tags of each secret in ``names`` (its current version): the drift a sync must follow."""
-    require_loopback(url)
-    token = await identity_token(environment)
-    context = ssl.create_default_context(cafile=environment["KVMIGRATE_CA_BUNDLE"])
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    pending = iter(names)
-
-    async def worker(session: aiohttp.ClientSession) -> None:
-        for name in pending:
-            for attempt in range(ATTEMPTS):
-                async with session.patch(
-                    f"{url}/secrets/{name}/",
-                    params={"api-version": API_VERSION},
-                    json={"tags": {"touched": "1"}},
-                    headers=headers,
-                ) as reply:
-                    await reply.read()
-                    if reply.status == 200:
-                        break
-                    if reply.status not in (429, 500, 503) or attempt == ATTEMPTS - 1:
-                        raise SeedError(f"PATCH secret {name} in {url}: HTTP {reply.status}")
-                await asyncio.sleep(0.2 * 2**attempt)
-
-    connector = aiohttp.TCPConnector(ssl=context, limit=concurrency)
-    async with aiohttp.ClientSession(connector=connector) as session, asyncio.TaskGroup() as group:
-        for _ in range(concurrency):
-            group.create_task(worker(session))
+    body = {"tags": {"touched": "1"}}
+    await _each_secret(url, names, environment, "PATCH", lambda name: (f"{name}/", body), concurrency)
 
 
 async def seed_secrets(
     url: str, names: list[str], environment: dict[str, str], *, concurrency: int = SEED_CONCURRENCY
 ) -> None:
     """PUT one version of each secret in ``names`` into the vault at ``url``."""
+    await _each_secret(url, names, environment, "PUT", lambda name: (name, {"value": secret_value(name)}), concurrency)
+
+
+async def _each_secret(
+    url: str,
+    names: list[str],
+    environment: dict[str, str],
+    method: str,
+    request: Callable[[str], tuple[str, dict[str, Any]]],
+    concurrency: int,
+) -> None:
+    """Send ``method`` to ``/secrets/<path>`` with its JSON body for every name, ``concurrency`` at a time, retried."""
     require_loopback(url)
     token = await identity_token(environment)
     context = ssl.create_default_context(cafile=environment["KVMIGRATE_CA_BUNDLE"])
@@ -90,18 +80,20 @@ async def seed_secrets(
 
     async def worker(session: aiohttp.ClientSession) -> None:
         for name in pending:  # the shared iterator hands each name to exactly one worker
+            path, body = request(name)
             for attempt in range(ATTEMPTS):
-                async with session.put(
-                    f"{url}/secrets/{name}",
+                async with session.request(
+                    method,
+                    f"{url}/secrets/{path}",
                     params={"api-version": API_VERSION},
-                    json={"value": secret_value(name)},
+                    json=body,
                     headers=headers,
                 ) as reply:
                     await reply.read()
                     if reply.status == 200:
                         break
                     if reply.status not in (429, 500, 503) or attempt == ATTEMPTS - 1:
-                        raise SeedError(f"PUT secret {name} into {url}: HTTP {reply.status}")
+                        raise SeedError(f"{method} secret {name} in {url}: HTTP {reply.status}")
                 await asyncio.sleep(0.2 * 2**attempt)
 
     connector = aiohttp.TCPConnector(ssl=context, limit=concurrency)
